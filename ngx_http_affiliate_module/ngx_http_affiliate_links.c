@@ -1,0 +1,594 @@
+
+/*
+ * Copyright (C) ngx_http_affiliate_module authors
+ *
+ * The link table: a TSV file and inline links, checked at load and kept
+ * in an ngx_hash keyed by the lowercased slug.
+ */
+
+
+#include "ngx_http_affiliate_module.h"
+
+
+static char *ngx_http_affiliate_link_make(ngx_conf_t *cf,
+    ngx_http_affiliate_links_t **lp, ngx_str_t *slug, ngx_str_t *dest,
+    ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *geo);
+static char *ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
+    ngx_http_affiliate_link_t *link);
+static char *ngx_http_affiliate_check_text(ngx_str_t *s, size_t max);
+static ngx_int_t ngx_http_affiliate_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
+
+
+static ngx_str_t  ngx_http_affiliate_params[] = {
+    ngx_string("click_id"),
+    ngx_string("utm_source"),
+    ngx_string("utm_medium"),
+    ngx_string("utm_campaign"),
+    ngx_null_string
+};
+
+
+char *
+ngx_http_affiliate_links_file(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
+    ngx_str_t *path)
+{
+    char             *rv, *err;
+    u_char           *buf, *p, *last, *eol, *tab;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t         name, f[6];
+    ngx_uint_t        line, nf;
+    ngx_file_info_t   fi;
+
+    name = *path;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    buf = NULL;
+    rv = NGX_CONF_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", name.data);
+        goto done;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    buf = ngx_alloc(size + 1, cf->log);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_fd(fd, buf, size);
+
+    if (n == -1 || (size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", name.data);
+        goto done;
+    }
+
+    last = buf + size;
+    line = 0;
+
+    for (p = buf; p < last; p = eol + 1) {
+
+        line++;
+
+        eol = ngx_strlchr(p, last, '\n');
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        f[0].data = p;
+        f[0].len = eol - p;
+
+        if (f[0].len && p[f[0].len - 1] == '\r') {
+            f[0].len--;
+        }
+
+        if (f[0].len == 0 || p[0] == '#') {
+            continue;
+        }
+
+        /* split on tabs */
+
+        for (nf = 0; nf < 5; nf++) {
+            tab = ngx_strlchr(f[nf].data, f[nf].data + f[nf].len, '\t');
+            if (tab == NULL) {
+                break;
+            }
+
+            f[nf + 1].data = tab + 1;
+            f[nf + 1].len = f[nf].data + f[nf].len - (tab + 1);
+            f[nf].len = tab - f[nf].data;
+        }
+
+        nf++;
+
+        if (nf < 4) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s:%ui: %ui fields, expected "
+                               "slug<TAB>destination<TAB>creator<TAB>"
+                               "campaign", name.data, line, nf);
+            goto done;
+        }
+
+        if (nf > 5) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s:%ui: more than 5 fields",
+                               name.data, line);
+            goto done;
+        }
+
+        if (nf == 5 && ngx_strncmp(f[4].data, "geo=", 4) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s:%ui: the fifth field must be "
+                               "\"geo=CC:URL,...\"", name.data, line);
+            goto done;
+        }
+
+        err = ngx_http_affiliate_link_make(cf, lp, &f[0], &f[1], &f[2],
+                                           &f[3], nf == 5 ? &f[4] : NULL);
+
+        if (err == NGX_CONF_ERROR) {
+            goto done;
+        }
+
+        if (err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s:%ui: %s",
+                               name.data, line, err);
+            goto done;
+        }
+    }
+
+    rv = NGX_CONF_OK;
+
+done:
+
+    if (buf) {
+        ngx_free(buf);
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    return rv;
+}
+
+
+char *
+ngx_http_affiliate_link_add(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
+    ngx_str_t *slug, ngx_str_t *dest, ngx_str_t *creator,
+    ngx_str_t *campaign, ngx_str_t *geo)
+{
+    char  *err;
+
+    err = ngx_http_affiliate_link_make(cf, lp, slug, dest, creator, campaign,
+                                       geo);
+
+    if (err == NGX_CONF_ERROR || err == NULL) {
+        return err;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "affiliate_link: %s", err);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * Returns NULL when the link was added, NGX_CONF_ERROR on a system
+ * failure (already logged), or a static description of what is wrong.
+ */
+
+static char *
+ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
+    ngx_str_t *slug, ngx_str_t *dest, ngx_str_t *creator,
+    ngx_str_t *campaign, ngx_str_t *geo)
+{
+    char                        *err;
+    u_char                      *p;
+    ngx_int_t                    rc;
+    ngx_str_t                    key;
+    ngx_uint_t                   i;
+    ngx_http_affiliate_link_t   *link;
+    ngx_http_affiliate_links_t  *links;
+
+    links = *lp;
+
+    if (links == NULL) {
+        links = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_links_t));
+        if (links == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        links->keys = ngx_pcalloc(cf->temp_pool,
+                                  sizeof(ngx_hash_keys_arrays_t));
+        if (links->keys == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        links->keys->pool = cf->temp_pool;
+        links->keys->temp_pool = cf->temp_pool;
+
+        if (ngx_hash_keys_array_init(links->keys, NGX_HASH_LARGE) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        *lp = links;
+    }
+
+    if (links->built) {
+        return "links must be given before the server blocks that use them";
+    }
+
+    if (slug->len == 0) {
+        return "empty slug";
+    }
+
+    if (slug->len > NGX_HTTP_AFFILIATE_SLUG_MAX) {
+        return "slug longer than 128 bytes";
+    }
+
+    for (i = 0; i < slug->len; i++) {
+        if (slug->data[i] <= ' ' || slug->data[i] == 0x7f) {
+            return "slug contains a control character or whitespace";
+        }
+    }
+
+    err = ngx_http_affiliate_check_text(creator,
+                                        NGX_HTTP_AFFILIATE_CREATOR_MAX);
+    if (err) {
+        return creator->data ? err : "missing creator";
+    }
+
+    err = ngx_http_affiliate_check_text(campaign,
+                                        NGX_HTTP_AFFILIATE_CAMPAIGN_MAX);
+    if (err) {
+        return campaign->data ? err : "missing campaign";
+    }
+
+    link = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_link_t));
+    if (link == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    err = ngx_http_affiliate_dest_parse(cf->pool, dest, &link->dest);
+    if (err) {
+        return err;
+    }
+
+    p = ngx_pnalloc(cf->pool, creator->len + campaign->len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    link->creator.data = p;
+    link->creator.len = creator->len;
+    p = ngx_cpymem(p, creator->data, creator->len);
+
+    link->campaign.data = p;
+    link->campaign.len = campaign->len;
+    ngx_memcpy(p, campaign->data, campaign->len);
+
+    if (ngx_http_affiliate_escape(cf->pool, &link->creator, &link->ucreator)
+        != NGX_OK
+        || ngx_http_affiliate_escape(cf->pool, &link->campaign,
+                                     &link->ucampaign)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (geo) {
+        err = ngx_http_affiliate_geo_parse(cf, geo, link);
+        if (err) {
+            return err;
+        }
+    }
+
+    key.len = slug->len;
+    key.data = ngx_pnalloc(cf->temp_pool, slug->len);
+    if (key.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(key.data, slug->data, slug->len);
+
+    rc = ngx_hash_add_key(links->keys, &key, link, 0);
+
+    if (rc == NGX_BUSY) {
+        return "duplicate slug (slugs are compared case-insensitively)";
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    links->nlinks++;
+
+    return NULL;
+}
+
+
+/* geo=US:https://us.example/x,DE:https://brand.de/x */
+
+static char *
+ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
+    ngx_http_affiliate_link_t *link)
+{
+    char                           *err;
+    u_char                         *p, *last, *next;
+    ngx_str_t                       url;
+    ngx_uint_t                      n, i;
+    ngx_http_affiliate_geo_dest_t  *gd;
+
+    p = geo->data + 4;
+    last = geo->data + geo->len;
+
+    /* an entry ends where ",CC:" starts the next one */
+
+    n = 0;
+
+    for (next = p; next < last; next++) {
+        if (*next == ':' && next - 2 >= p
+            && next[-2] >= 'A' && next[-2] <= 'Z'
+            && next[-1] >= 'A' && next[-1] <= 'Z'
+            && (next - 2 == p || next[-3] == ','))
+        {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return "invalid geo destinations, expected \"geo=CC:URL,...\"";
+    }
+
+    gd = ngx_pcalloc(cf->pool, n * sizeof(ngx_http_affiliate_geo_dest_t));
+    if (gd == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    link->geo = gd;
+    link->ngeo = n;
+
+    for (i = 0; i < n; i++) {
+
+        if (last - p < 4 || p[2] != ':'
+            || p[0] < 'A' || p[0] > 'Z' || p[1] < 'A' || p[1] > 'Z')
+        {
+            return "invalid geo destination, expected an upper-case "
+                   "ISO 3166-1 country code, a colon and a URL";
+        }
+
+        gd[i].country[0] = p[0];
+        gd[i].country[1] = p[1];
+
+        url.data = p + 3;
+
+        for (next = url.data; next < last; next++) {
+            if (next[0] == ',' && last - next > 3 && next[3] == ':'
+                && next[1] >= 'A' && next[1] <= 'Z'
+                && next[2] >= 'A' && next[2] <= 'Z')
+            {
+                break;
+            }
+        }
+
+        url.len = next - url.data;
+
+        err = ngx_http_affiliate_dest_parse(cf->pool, &url, &gd[i].dest);
+        if (err) {
+            return err;
+        }
+
+        p = next + 1;
+    }
+
+    return NULL;
+}
+
+
+char *
+ngx_http_affiliate_dest_parse(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_http_affiliate_dest_t *dest)
+{
+    u_char      *p, *last, *q, *amp, *eq;
+    size_t       n;
+    ngx_uint_t   i;
+
+    if (url->len == 0) {
+        return "missing destination";
+    }
+
+    if (url->len > NGX_HTTP_AFFILIATE_DEST_MAX) {
+        return "destination longer than 1024 bytes";
+    }
+
+    for (i = 0; i < url->len; i++) {
+        if (url->data[i] <= ' ' || url->data[i] >= 0x7f) {
+            return "destination contains a control character, whitespace "
+                   "or a non-ASCII byte (percent-encode it)";
+        }
+    }
+
+    if (url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
+                        == 0)
+    {
+        n = 7;
+
+    } else if (url->len > 8
+               && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0)
+    {
+        n = 8;
+
+    } else {
+        return "destination is not an absolute http(s) URL";
+    }
+
+    if (url->data[n] == '/' || url->data[n] == '?' || url->data[n] == '#'
+        || url->data[n] == '\\' || url->data[n] == '@' || url->data[n] == ':')
+    {
+        return "destination has no host";
+    }
+
+    dest->data = ngx_pnalloc(pool, url->len);
+    if (dest->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(dest->data, url->data, url->len);
+    dest->len = (uint16_t) url->len;
+    dest->flags = 0;
+
+    last = dest->data + dest->len;
+
+    p = ngx_strlchr(dest->data, last, '#');
+    if (p) {
+        last = p;
+    }
+
+    dest->frag = (uint16_t) (last - dest->data);
+
+    q = ngx_strlchr(dest->data, last, '?');
+    if (q == NULL) {
+        return NULL;
+    }
+
+    dest->flags |= NGX_HTTP_AFFILIATE_HAS_QUERY;
+
+    for (p = q + 1; p < last; p = amp + 1) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        for (i = 0; ngx_http_affiliate_params[i].len; i++) {
+            if ((size_t) (eq - p) == ngx_http_affiliate_params[i].len
+                && ngx_strncmp(p, ngx_http_affiliate_params[i].data, eq - p)
+                   == 0)
+            {
+                dest->flags |= NGX_HTTP_AFFILIATE_HAS_CLICK_ID << i;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+char *
+ngx_http_affiliate_links_build(ngx_conf_t *cf,
+    ngx_http_affiliate_links_t *links)
+{
+    ngx_hash_init_t  hash;
+
+    hash.hash = &links->hash;
+    hash.key = ngx_hash_key_lc;
+    hash.max_size = ngx_max(links->nlinks + links->nlinks / 2, 1024);
+    hash.bucket_size = ngx_align(256, ngx_cacheline_size);
+    hash.name = "affiliate_links_hash";
+    hash.pool = cf->pool;
+    hash.temp_pool = NULL;
+
+    if (ngx_hash_init(&hash, links->keys->keys.elts,
+                      links->keys->keys.nelts)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    links->built = 1;
+    links->keys = NULL;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_http_affiliate_link_t *
+ngx_http_affiliate_links_find(ngx_http_affiliate_links_t *links,
+    ngx_str_t *slug)
+{
+    u_char      buf[NGX_HTTP_AFFILIATE_SLUG_MAX];
+    ngx_uint_t  key;
+
+    if (links == NULL || slug->len == 0
+        || slug->len > NGX_HTTP_AFFILIATE_SLUG_MAX)
+    {
+        return NULL;
+    }
+
+    key = ngx_hash_strlow(buf, slug->data, slug->len);
+
+    return ngx_hash_find(&links->hash, key, buf, slug->len);
+}
+
+
+static char *
+ngx_http_affiliate_check_text(ngx_str_t *s, size_t max)
+{
+    ngx_uint_t  i;
+
+    if (s->data == NULL || s->len == 0) {
+        return "empty creator or campaign";
+    }
+
+    if (s->len > max) {
+        return max == NGX_HTTP_AFFILIATE_CREATOR_MAX
+               ? "creator longer than 64 bytes"
+               : "campaign longer than 128 bytes";
+    }
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < ' ' || s->data[i] == 0x7f) {
+            return "creator or campaign contains a control character";
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    uintptr_t  n;
+
+    n = ngx_escape_uri(NULL, src->data, src->len, NGX_ESCAPE_ARGS);
+
+    if (n == 0) {
+        *dst = *src;
+        return NGX_OK;
+    }
+
+    dst->len = src->len + 2 * n;
+    dst->data = ngx_pnalloc(pool, dst->len);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_escape_uri(dst->data, src->data, src->len, NGX_ESCAPE_ARGS);
+
+    return NGX_OK;
+}

@@ -1,0 +1,842 @@
+
+/*
+ * Copyright (C) ngx_http_affiliate_module authors
+ *
+ * Configuration, directives and variables.
+ */
+
+
+#include "ngx_http_affiliate_module.h"
+
+
+static ngx_int_t ngx_http_affiliate_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_affiliate_click_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+static ngx_int_t ngx_http_affiliate_add_variables(ngx_conf_t *cf);
+static void *ngx_http_affiliate_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_affiliate_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_affiliate_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_http_affiliate_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void *ngx_http_affiliate_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_affiliate_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+static char *ngx_http_affiliate_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_affiliate_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_affiliate_links(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_affiliate_link(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_affiliate_redirect(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_affiliate_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_http_affiliate_zone_t *ngx_http_affiliate_zone_param(
+    ngx_conf_t *cf, ngx_str_t *value);
+
+static ngx_int_t ngx_http_affiliate_init_process(ngx_cycle_t *cycle);
+static void ngx_http_affiliate_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_affiliate_commands[] = {
+
+    { ngx_string("affiliate_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_affiliate_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_affiliate_log,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_links"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_affiliate_links,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_link"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_2MORE,
+      ngx_http_affiliate_link,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_redirect"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_affiliate_redirect,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_affiliate_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_affiliate_module_ctx = {
+    ngx_http_affiliate_add_variables,      /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_affiliate_create_main_conf,   /* create main configuration */
+    ngx_http_affiliate_init_main_conf,     /* init main configuration */
+
+    ngx_http_affiliate_create_srv_conf,    /* create server configuration */
+    ngx_http_affiliate_merge_srv_conf,     /* merge server configuration */
+
+    ngx_http_affiliate_create_loc_conf,    /* create location configuration */
+    ngx_http_affiliate_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_affiliate_module = {
+    NGX_MODULE_V1,
+    &ngx_http_affiliate_module_ctx,        /* module context */
+    ngx_http_affiliate_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_affiliate_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_affiliate_exit_process,       /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_affiliate_vars[] = {
+
+    { ngx_string("affiliate_click_id"), NULL,
+      ngx_http_affiliate_click_id_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("affiliate_link"), NULL, ngx_http_affiliate_variable,
+      offsetof(ngx_http_affiliate_ctx_t, link),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("affiliate_creator"), NULL, ngx_http_affiliate_variable,
+      offsetof(ngx_http_affiliate_ctx_t, creator),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("affiliate_campaign"), NULL, ngx_http_affiliate_variable,
+      offsetof(ngx_http_affiliate_ctx_t, campaign),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_uint_t  ngx_http_affiliate_statuses[] = {
+    NGX_HTTP_MOVED_PERMANENTLY,
+    NGX_HTTP_MOVED_TEMPORARILY,
+    NGX_HTTP_SEE_OTHER,
+    NGX_HTTP_TEMPORARY_REDIRECT,
+    NGX_HTTP_PERMANENT_REDIRECT,
+    0
+};
+
+
+ngx_http_affiliate_ctx_t *
+ngx_http_affiliate_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_affiliate_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_affiliate_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_affiliate_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_affiliate_module);
+    }
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                 *s;
+    ngx_http_affiliate_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_affiliate_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((u_char *) ctx + data);
+
+    if (s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_click_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_affiliate_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_affiliate_module);
+
+    if (ctx == NULL || !ctx->has_click_id) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = NGX_HTTP_AFFILIATE_ULID_LEN;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = ctx->click_id;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_affiliate_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_affiliate_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_affiliate_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&amcf->zones, cf->pool, 2,
+                       sizeof(ngx_http_affiliate_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return amcf;
+}
+
+
+static char *
+ngx_http_affiliate_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_affiliate_main_conf_t *amcf = conf;
+
+    ngx_uint_t                  i;
+    ngx_http_affiliate_zone_t  **zones;
+
+    zones = amcf->zones.elts;
+
+    for (i = 0; i < amcf->zones.nelts; i++) {
+
+        if (zones[i]->shm_zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "affiliate zone \"%V\" is used in %s:%ui "
+                          "but not declared with \"affiliate_zone\"",
+                          &zones[i]->name, zones[i]->conf_file,
+                          zones[i]->conf_line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (zones[i]->file == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "affiliate zone \"%V\" declared in %s:%ui "
+                          "has no \"affiliate_log\"",
+                          &zones[i]->name, zones[i]->conf_file,
+                          zones[i]->conf_line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_affiliate_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_affiliate_srv_conf_t  *ascf;
+
+    ascf = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_srv_conf_t));
+    if (ascf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ascf->links = NULL;
+     */
+
+    return ascf;
+}
+
+
+static char *
+ngx_http_affiliate_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_affiliate_srv_conf_t *prev = parent;
+    ngx_http_affiliate_srv_conf_t *conf = child;
+
+    /* as add_header: a server with links of its own inherits none */
+
+    if (conf->links == NULL) {
+        conf->links = prev->links;
+    }
+
+    if (conf->links && !conf->links->built) {
+        return ngx_http_affiliate_links_build(cf, conf->links);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_affiliate_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_affiliate_loc_conf_t  *alcf;
+
+    alcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_loc_conf_t));
+    if (alcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     alcf->redirect_zone = NULL;
+     *     alcf->status_zone = NULL;
+     */
+
+    alcf->redirect_status = NGX_CONF_UNSET_UINT;
+
+    return alcf;
+}
+
+
+static char *
+ngx_http_affiliate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_affiliate_loc_conf_t *prev = parent;
+    ngx_http_affiliate_loc_conf_t *conf = child;
+
+    ngx_conf_merge_uint_value(conf->redirect_status, prev->redirect_status,
+                              NGX_HTTP_MOVED_TEMPORARILY);
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_http_affiliate_zone_t *
+ngx_http_affiliate_zone_find(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t                       i;
+    ngx_http_affiliate_zone_t       *zone, **zp;
+    ngx_http_affiliate_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_affiliate_module);
+
+    zp = amcf->zones.elts;
+
+    for (i = 0; i < amcf->zones.nelts; i++) {
+        if (zp[i]->name.len == name->len
+            && ngx_strncmp(zp[i]->name.data, name->data, name->len) == 0)
+        {
+            return zp[i];
+        }
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_zone_t));
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zp = ngx_array_push(&amcf->zones);
+    if (zp == NULL) {
+        return NULL;
+    }
+
+    *zp = zone;
+
+    zone->name = *name;
+    zone->flush = NGX_CONF_UNSET_MSEC;
+    zone->conf_file = cf->conf_file->file.name.data;
+    zone->conf_line = cf->conf_file->line;
+
+    return zone;
+}
+
+
+static ngx_http_affiliate_zone_t *
+ngx_http_affiliate_zone_param(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_str_t  name;
+
+    if (ngx_strncmp(value->data, "zone=", 5) != 0 || value->len == 5) {
+        return NULL;
+    }
+
+    name.len = value->len - 5;
+    name.data = value->data + 5;
+
+    return ngx_http_affiliate_zone_find(cf, &name);
+}
+
+
+static char *
+ngx_http_affiliate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char                     *p;
+    ssize_t                     size;
+    ngx_str_t                  *value, name, s;
+    ngx_uint_t                  i;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_affiliate_zone_t  *zone;
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < NGX_HTTP_AFFILIATE_MIN_SIZE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "affiliate zone \"%V\" is too small: %V, "
+                           "the minimum is %uzk", &name, &s,
+                           (size_t) NGX_HTTP_AFFILIATE_MIN_SIZE / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_http_affiliate_zone_find(cf, &name);
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->shm_zone) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "affiliate zone \"%V\" is already declared",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * A zone of another size would be a new, empty one while the old
+     * workers still append to the old one: refuse rather than split
+     * the record sequence.  ngx_cycle is still the running cycle here.
+     */
+
+    if (ngx_cycle->shared_memory.part.elts) {
+        ngx_list_part_t  *part;
+        ngx_shm_zone_t   *oshm;
+
+        part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+        oshm = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                oshm = part->elts;
+                i = 0;
+            }
+
+            if (oshm[i].tag != &ngx_http_affiliate_module
+                || oshm[i].shm.name.len != name.len
+                || ngx_strncmp(oshm[i].shm.name.data, name.data, name.len)
+                   != 0)
+            {
+                continue;
+            }
+
+            if (oshm[i].shm.size != (size_t) size) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "affiliate zone \"%V\" cannot change "
+                                   "size from %uzk to %uzk on reload: its "
+                                   "unflushed records and its sequence "
+                                   "would be split; restart nginx or give "
+                                   "the zone a new name", &name,
+                                   oshm[i].shm.size / 1024,
+                                   (size_t) size / 1024);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_affiliate_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_affiliate_zone_init;
+    shm_zone->data = zone;
+
+    zone->shm_zone = shm_zone;
+    zone->conf_file = cf->conf_file->file.name.data;
+    zone->conf_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_affiliate_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                  *value, s;
+    ngx_uint_t                  i;
+    ngx_msec_t                  flush;
+    ngx_http_affiliate_zone_t  *zone;
+
+    value = cf->args->elts;
+
+    zone = NULL;
+    flush = 1000;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            zone = ngx_http_affiliate_zone_param(cf, &value[i]);
+            if (zone == NULL) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            s.len = value[i].len - 6;
+            s.data = value[i].data + 6;
+
+            flush = ngx_parse_time(&s, 0);
+            if (flush == (ngx_msec_t) NGX_ERROR || flush == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"affiliate_log\" needs \"zone=NAME\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->file) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "affiliate zone \"%V\" already has a log \"%V\"",
+                           &zone->name, &zone->log_path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].len == 0 || ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid log path \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->file = ngx_conf_open_file(cf->cycle, &value[1]);
+    if (zone->file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->file->flush) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "log \"%V\" is already written by another log "
+                           "directive", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->log_path = value[1];
+    zone->flush = flush;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_affiliate_links(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_affiliate_srv_conf_t *ascf = conf;
+
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    return ngx_http_affiliate_links_file(cf, &ascf->links, &value[1]);
+}
+
+
+static char *
+ngx_http_affiliate_link(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_affiliate_srv_conf_t *ascf = conf;
+
+    ngx_str_t   *value, creator, campaign, geo;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    ngx_str_null(&creator);
+    ngx_str_null(&campaign);
+    ngx_str_null(&geo);
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "creator=", 8) == 0) {
+            creator.len = value[i].len - 8;
+            creator.data = value[i].data + 8;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "campaign=", 9) == 0) {
+            campaign.len = value[i].len - 9;
+            campaign.data = value[i].data + 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "geo=", 4) == 0) {
+            geo = value[i];
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_affiliate_link_add(cf, &ascf->links, &value[1],
+                                       &value[2], &creator, &campaign,
+                                       geo.len ? &geo : NULL);
+}
+
+
+static char *
+ngx_http_affiliate_redirect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_affiliate_loc_conf_t *alcf = conf;
+
+    ngx_int_t                  n;
+    ngx_str_t                 *value;
+    ngx_uint_t                 i, k;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (alcf->redirect_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            alcf->redirect_zone = ngx_http_affiliate_zone_param(cf,
+                                                                &value[i]);
+            if (alcf->redirect_zone == NULL) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "status=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+
+            for (k = 0; ngx_http_affiliate_statuses[k]; k++) {
+                if ((ngx_uint_t) n == ngx_http_affiliate_statuses[k]) {
+                    break;
+                }
+            }
+
+            if (n == NGX_ERROR || ngx_http_affiliate_statuses[k] == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid redirect status \"%V\", "
+                                   "expected 301, 302, 303, 307 or 308",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            alcf->redirect_status = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (alcf->redirect_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"affiliate_redirect\" needs \"zone=NAME\"");
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_affiliate_redirect_handler;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_affiliate_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_affiliate_loc_conf_t *alcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (alcf->status_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    alcf->status_zone = ngx_http_affiliate_zone_param(cf, &value[1]);
+    if (alcf->status_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected zone=NAME",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_affiliate_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                       i;
+    ngx_http_affiliate_zone_t      **zones;
+    ngx_http_affiliate_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_affiliate_module);
+    if (amcf == NULL) {
+        return NGX_OK;
+    }
+
+    zones = amcf->zones.elts;
+
+    for (i = 0; i < amcf->zones.nelts; i++) {
+        if (ngx_http_affiliate_ring_init_process(cycle, zones[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_affiliate_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                       i;
+    ngx_http_affiliate_zone_t      **zones;
+    ngx_http_affiliate_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_affiliate_module);
+    if (amcf == NULL) {
+        return;
+    }
+
+    zones = amcf->zones.elts;
+
+    for (i = 0; i < amcf->zones.nelts; i++) {
+        ngx_http_affiliate_ring_exit_process(cycle, zones[i]);
+    }
+}

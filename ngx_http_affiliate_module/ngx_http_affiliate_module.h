@@ -1,0 +1,250 @@
+
+/*
+ * Copyright (C) ngx_http_affiliate_module authors
+ */
+
+
+#ifndef _NGX_HTTP_AFFILIATE_MODULE_H_INCLUDED_
+#define _NGX_HTTP_AFFILIATE_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/* a ring slot: 16 bytes of header and the record's JSON line */
+#define NGX_HTTP_AFFILIATE_SLOT_SIZE     4096
+#define NGX_HTTP_AFFILIATE_RECORD_MAX    (NGX_HTTP_AFFILIATE_SLOT_SIZE - 16)
+#define NGX_HTTP_AFFILIATE_MIN_SIZE      (512 * 1024)
+#define NGX_HTTP_AFFILIATE_ULID_LEN      26
+
+/* a claimed slot nobody published for this long belongs to a dead worker */
+#define NGX_HTTP_AFFILIATE_LOST_AFTER    1000
+
+/* link table limits, in bytes */
+#define NGX_HTTP_AFFILIATE_SLUG_MAX      128
+#define NGX_HTTP_AFFILIATE_CREATOR_MAX   64
+#define NGX_HTTP_AFFILIATE_CAMPAIGN_MAX  128
+#define NGX_HTTP_AFFILIATE_DEST_MAX      1024
+
+/* the destination's query already sets these parameters */
+#define NGX_HTTP_AFFILIATE_HAS_QUERY         0x01
+#define NGX_HTTP_AFFILIATE_HAS_CLICK_ID      0x02
+#define NGX_HTTP_AFFILIATE_HAS_UTM_SOURCE    0x04
+#define NGX_HTTP_AFFILIATE_HAS_UTM_MEDIUM    0x08
+#define NGX_HTTP_AFFILIATE_HAS_UTM_CAMPAIGN  0x10
+
+
+typedef enum {
+    NGX_HTTP_AFFILIATE_CLICKS = 0,
+    NGX_HTTP_AFFILIATE_MISSES,
+    NGX_HTTP_AFFILIATE_DROPPED,
+    NGX_HTTP_AFFILIATE_GEO_MISSES,
+    NGX_HTTP_AFFILIATE_NCOUNTERS
+} ngx_http_affiliate_counter_e;
+
+
+/* one counter a cache line pair, as stub_status keeps them apart */
+typedef struct {
+    uint64_t                         value;
+    u_char                           pad[120];
+} ngx_http_affiliate_counter_t;
+
+
+typedef struct {
+    uint64_t                         seq;
+    uint32_t                         len;
+    uint32_t                         reserved;
+    u_char                           data[NGX_HTTP_AFFILIATE_RECORD_MAX];
+} ngx_http_affiliate_slot_t;
+
+
+/* the shared part of a zone; see docs/internals.md */
+typedef struct {
+    uint64_t                         head;          /* producers */
+    u_char                           pad0[120];
+
+    uint64_t                         tail;          /* flusher only */
+    uint64_t                         tail_off;
+    uint64_t                         written;
+    uint64_t                         lost;
+    uint64_t                         bytes;
+    uint64_t                         stall_pos;
+    ngx_msec_t                       stall_since;
+    ngx_msec_t                       last_flush;    /* wall clock, ms */
+    time_t                           retry_at;
+    time_t                           write_alert;
+    u_char                           pad1[56];
+
+    ngx_atomic_t                     lock;          /* flusher lease: pid */
+    ngx_atomic_t                     drop_alert;
+    u_char                           pad2[112];
+
+    ngx_http_affiliate_counter_t     counters[NGX_HTTP_AFFILIATE_NCOUNTERS];
+
+    uint64_t                         nslots;
+    ngx_http_affiliate_slot_t       *slots;
+} ngx_http_affiliate_sh_t;
+
+
+typedef struct {
+    ngx_str_t                        name;
+    ngx_shm_zone_t                  *shm_zone;
+    ngx_http_affiliate_sh_t         *sh;
+
+    ngx_open_file_t                 *file;
+    ngx_str_t                        log_path;
+    ngx_msec_t                       flush;
+
+    /* per worker, set up in init_process */
+    ngx_event_t                      flush_event;
+    u_char                          *buf;
+    size_t                           buf_size;
+
+    u_char                          *conf_file;
+    ngx_uint_t                       conf_line;
+} ngx_http_affiliate_zone_t;
+
+
+typedef struct {
+    u_char                          *data;
+    uint16_t                         len;
+    uint16_t                         frag;          /* offset of '#' */
+    uint8_t                          flags;         /* HAS_* */
+} ngx_http_affiliate_dest_t;
+
+
+typedef struct {
+    u_char                           country[2];
+    ngx_http_affiliate_dest_t        dest;
+} ngx_http_affiliate_geo_dest_t;
+
+
+typedef struct {
+    ngx_http_affiliate_dest_t        dest;
+    ngx_str_t                        creator;
+    ngx_str_t                        campaign;
+    ngx_str_t                        ucreator;      /* URL-escaped */
+    ngx_str_t                        ucampaign;
+    ngx_http_affiliate_geo_dest_t   *geo;
+    ngx_uint_t                       ngeo;
+} ngx_http_affiliate_link_t;
+
+
+typedef struct {
+    ngx_hash_t                       hash;
+    ngx_hash_keys_arrays_t          *keys;          /* while parsing */
+    ngx_uint_t                       nlinks;
+    unsigned                         built:1;
+} ngx_http_affiliate_links_t;
+
+
+typedef struct {
+    ngx_str_t                        country;       /* empty: unknown */
+    ngx_str_t                        region;
+    ngx_str_t                        city;
+    uint32_t                         asn;           /* 0: unknown */
+} ngx_http_affiliate_geo_t;
+
+
+typedef struct {
+    ngx_array_t                      zones;  /* ngx_http_affiliate_zone_t * */
+} ngx_http_affiliate_main_conf_t;
+
+
+typedef struct {
+    ngx_http_affiliate_links_t      *links;
+} ngx_http_affiliate_srv_conf_t;
+
+
+typedef struct {
+    ngx_http_affiliate_zone_t       *redirect_zone;
+    ngx_uint_t                       redirect_status;
+    ngx_http_affiliate_zone_t       *status_zone;
+} ngx_http_affiliate_loc_conf_t;
+
+
+typedef struct {
+    u_char                           click_id[NGX_HTTP_AFFILIATE_ULID_LEN];
+    ngx_str_t                        link;
+    ngx_str_t                        creator;
+    ngx_str_t                        campaign;
+    ngx_str_t                        location;
+    ngx_http_affiliate_geo_t         geo;
+    ngx_uint_t                       status;
+    unsigned                         has_click_id:1;
+    unsigned                         geo_done:1;
+} ngx_http_affiliate_ctx_t;
+
+
+typedef enum {
+    NGX_HTTP_AFFILIATE_CLICK = 0,
+    NGX_HTTP_AFFILIATE_MISS
+} ngx_http_affiliate_type_e;
+
+
+/* ngx_http_affiliate_module.c */
+ngx_http_affiliate_ctx_t *ngx_http_affiliate_get_ctx(ngx_http_request_t *r);
+ngx_http_affiliate_zone_t *ngx_http_affiliate_zone_find(ngx_conf_t *cf,
+    ngx_str_t *name);
+
+/* ngx_http_affiliate_links.c */
+char *ngx_http_affiliate_links_file(ngx_conf_t *cf,
+    ngx_http_affiliate_links_t **lp, ngx_str_t *path);
+char *ngx_http_affiliate_link_add(ngx_conf_t *cf,
+    ngx_http_affiliate_links_t **lp, ngx_str_t *slug, ngx_str_t *dest,
+    ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *geo);
+char *ngx_http_affiliate_links_build(ngx_conf_t *cf,
+    ngx_http_affiliate_links_t *links);
+ngx_http_affiliate_link_t *ngx_http_affiliate_links_find(
+    ngx_http_affiliate_links_t *links, ngx_str_t *slug);
+char *ngx_http_affiliate_dest_parse(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_http_affiliate_dest_t *dest);
+
+/* ngx_http_affiliate_redirect.c */
+ngx_int_t ngx_http_affiliate_redirect_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_affiliate_location(ngx_http_request_t *r,
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *ucreator,
+    ngx_str_t *ucampaign, u_char *click_id, ngx_str_t *location);
+
+/* ngx_http_affiliate_record.c */
+void ngx_http_affiliate_ulid(u_char *dst);
+size_t ngx_http_affiliate_record_format(ngx_http_request_t *r,
+    ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_type_e type,
+    uint64_t seq, u_char *buf, size_t size);
+u_char *ngx_http_affiliate_time_iso(u_char *p, time_t sec, ngx_uint_t msec);
+u_char *ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src,
+    size_t len, ngx_uint_t *truncated);
+
+/* ngx_http_affiliate_ring.c */
+ngx_int_t ngx_http_affiliate_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+ngx_int_t ngx_http_affiliate_record(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_type_e type);
+ngx_http_affiliate_slot_t *ngx_http_affiliate_ring_reserve(
+    ngx_http_affiliate_sh_t *sh, uint64_t *pos);
+void ngx_http_affiliate_ring_publish(ngx_http_affiliate_slot_t *slot,
+    uint64_t pos, size_t len);
+ngx_int_t ngx_http_affiliate_ring_init_process(ngx_cycle_t *cycle,
+    ngx_http_affiliate_zone_t *zone);
+void ngx_http_affiliate_ring_exit_process(ngx_cycle_t *cycle,
+    ngx_http_affiliate_zone_t *zone);
+
+/* ngx_http_affiliate_status.c */
+ngx_int_t ngx_http_affiliate_status_handler(ngx_http_request_t *r);
+
+/* ngx_http_affiliate_geo.c */
+ngx_int_t ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
+    ngx_http_affiliate_geo_t *geo);
+
+
+#define ngx_http_affiliate_count(sh, c)                                      \
+    (void) __atomic_fetch_add(&(sh)->counters[c].value, 1, __ATOMIC_RELAXED)
+
+
+extern ngx_module_t  ngx_http_affiliate_module;
+extern ngx_module_t  ngx_http_affiliate_geo_module;
+
+
+#endif /* _NGX_HTTP_AFFILIATE_MODULE_H_INCLUDED_ */

@@ -1,0 +1,327 @@
+
+/*
+ * Copyright (C) ngx_http_affiliate_module authors
+ *
+ * Click ids (ULID) and the NDJSON record.  See docs/log-format.md.
+ */
+
+
+#include "ngx_http_affiliate_module.h"
+
+#include <openssl/rand.h>
+
+
+/* field limits, in bytes of escaped JSON output, quotes included */
+#define NGX_HTTP_AFFILIATE_LINK_OUT      256
+#define NGX_HTTP_AFFILIATE_NAME_OUT      320
+#define NGX_HTTP_AFFILIATE_DEST_OUT      1536
+#define NGX_HTTP_AFFILIATE_UA_OUT        512
+#define NGX_HTTP_AFFILIATE_REFERER_OUT   512
+#define NGX_HTTP_AFFILIATE_HOST_OUT      256
+#define NGX_HTTP_AFFILIATE_GEO_OUT       160
+
+/* room kept for the fields after the variable ones and "seq" */
+#define NGX_HTTP_AFFILIATE_TAIL_OUT      320
+
+
+static u_char *ngx_http_affiliate_json_field(u_char *p, u_char *end,
+    const char *key, size_t key_len, ngx_str_t *value, size_t max,
+    ngx_uint_t *truncated);
+
+
+static u_char  ngx_http_affiliate_base32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+static u_char  ngx_http_affiliate_hex[] = "0123456789abcdef";
+
+static char   *ngx_http_affiliate_types[] = { "click", "miss" };
+
+
+/*
+ * A ULID: 48 bits of milliseconds and 80 random bits, Crockford base32.
+ * Within one millisecond a worker increments the random part, so ids
+ * of a worker are strictly increasing; workers and hosts draw their own.
+ */
+
+void
+ngx_http_affiliate_ulid(u_char *dst)
+{
+    uint64_t         ms;
+    ngx_int_t        i;
+    ngx_time_t      *tp;
+    ngx_uint_t       bits, acc, k;
+
+    static uint64_t  last_ms;
+    static u_char    rnd[10];
+
+    tp = ngx_timeofday();
+    ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (ms > last_ms) {
+        last_ms = ms;
+
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            /* cannot happen with a seeded OpenSSL; still never repeat */
+            for (i = 0; i < 10; i++) {
+                rnd[i] ^= (u_char) (ngx_random() >> 3);
+            }
+        }
+
+        rnd[0] &= 0x7f;     /* leave room to increment */
+
+    } else {
+        for (i = 9; i >= 0; i--) {
+            if (++rnd[i] != 0) {
+                break;
+            }
+        }
+    }
+
+    ms = last_ms;
+
+    for (i = 9; i >= 0; i--) {
+        dst[i] = ngx_http_affiliate_base32[ms & 0x1f];
+        ms >>= 5;
+    }
+
+    /* 80 bits -> 16 characters */
+
+    acc = 0;
+    bits = 0;
+    k = 10;
+
+    for (i = 0; i < 10; i++) {
+        acc = (acc << 8) | rnd[i];
+        bits += 8;
+
+        while (bits >= 5) {
+            bits -= 5;
+            dst[k++] = ngx_http_affiliate_base32[(acc >> bits) & 0x1f];
+        }
+    }
+}
+
+
+u_char *
+ngx_http_affiliate_time_iso(u_char *p, time_t sec, ngx_uint_t msec)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(sec, &tm);
+
+    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%03uiZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec, msec);
+}
+
+
+/*
+ * Writes src as a JSON string, quotes included, never past last.
+ * Control bytes are escaped, invalid UTF-8 becomes U+FFFD; a string
+ * that does not fit is cut at a character boundary and *truncated set.
+ */
+
+u_char *
+ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
+    ngx_uint_t *truncated)
+{
+    u_char    *end, *start, c;
+    size_t     need;
+    uint32_t   u;
+
+    end = src + len;
+    last--;                 /* the closing quote */
+
+    *p++ = '"';
+
+    while (src < end) {
+        c = *src;
+
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            if (p == last) {
+                goto cut;
+            }
+
+            *p++ = c;
+            src++;
+            continue;
+        }
+
+        if (c < 0x80) {
+            need = (c == '"' || c == '\\' || c == '\n' || c == '\r'
+                    || c == '\t') ? 2 : 6;
+
+            if ((size_t) (last - p) < need) {
+                goto cut;
+            }
+
+            *p++ = '\\';
+
+            switch (c) {
+            case '"':  *p++ = '"'; break;
+            case '\\': *p++ = '\\'; break;
+            case '\n': *p++ = 'n'; break;
+            case '\r': *p++ = 'r'; break;
+            case '\t': *p++ = 't'; break;
+            default:
+                *p++ = 'u'; *p++ = '0'; *p++ = '0';
+                *p++ = ngx_http_affiliate_hex[c >> 4];
+                *p++ = ngx_http_affiliate_hex[c & 0xf];
+            }
+
+            src++;
+            continue;
+        }
+
+        start = src;
+        u = ngx_utf8_decode(&src, end - src);
+
+        if (u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+
+            if ((size_t) (last - p) < 6) {
+                goto cut;
+            }
+
+            p = ngx_cpymem(p, "\\ufffd", 6);
+            src = start + 1;
+            continue;
+        }
+
+        if ((size_t) (last - p) < (size_t) (src - start)) {
+            goto cut;
+        }
+
+        p = ngx_cpymem(p, start, src - start);
+    }
+
+    *p++ = '"';
+
+    return p;
+
+cut:
+
+    *truncated = 1;
+    *p++ = '"';
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_affiliate_json_field(u_char *p, u_char *end, const char *key,
+    size_t key_len, ngx_str_t *value, size_t max, ngx_uint_t *truncated)
+{
+    u_char  *last;
+
+    /* the caller keeps key_len + 4 ("null" or the shortest string) */
+
+    p = ngx_cpymem(p, key, key_len);
+
+    if (value == NULL || value->data == NULL) {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    last = p + max;
+
+    if (last > end) {
+        /* the record is full: at worst an empty string, in the tail room */
+        last = ngx_max(end, p + 2);
+    }
+
+    return ngx_http_affiliate_json_str(p, last, value->data, value->len,
+                                       truncated);
+}
+
+
+#define ngx_http_affiliate_field(p, end, key, value, max, truncated)         \
+    ngx_http_affiliate_json_field(p, end, key, sizeof(key) - 1, value, max,  \
+                                  truncated)
+
+
+size_t
+ngx_http_affiliate_record_format(ngx_http_request_t *r,
+    ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_type_e type,
+    uint64_t seq, u_char *buf, size_t size)
+{
+    u_char      *p, *end;
+    ngx_str_t   *ua, *referer, *host, click_id;
+    ngx_time_t  *tp;
+    ngx_uint_t   truncated, click;
+
+    static time_t  cached_sec = -1;
+    static u_char  cached_ts[sizeof("1970-09-28T12:00:00.")];
+
+    end = buf + size - NGX_HTTP_AFFILIATE_TAIL_OUT;
+    truncated = 0;
+    click = (type == NGX_HTTP_AFFILIATE_CLICK);
+
+    tp = ngx_timeofday();
+
+    if (tp->sec != cached_sec) {
+        (void) ngx_http_affiliate_time_iso(cached_ts, tp->sec, 0);
+        cached_sec = tp->sec;
+    }
+
+    p = ngx_cpymem(buf, "{\"ts\":\"", sizeof("{\"ts\":\"") - 1);
+    p = ngx_cpymem(p, cached_ts, sizeof(cached_ts) - 1);
+    p = ngx_sprintf(p, "%03uiZ\",\"type\":\"%s\"", tp->msec,
+                    ngx_http_affiliate_types[type]);
+
+    click_id.len = NGX_HTTP_AFFILIATE_ULID_LEN;
+    click_id.data = ctx->click_id;
+
+    ua = r->headers_in.user_agent ? &r->headers_in.user_agent->value : NULL;
+    referer = r->headers_in.referer ? &r->headers_in.referer->value : NULL;
+    host = r->headers_in.host ? &r->headers_in.host->value : NULL;
+
+    p = ngx_http_affiliate_field(p, end, ",\"click_id\":",
+                                 ctx->has_click_id ? &click_id : NULL,
+                                 NGX_HTTP_AFFILIATE_ULID_LEN + 2,
+                                 &truncated);
+    p = ngx_http_affiliate_field(p, end, ",\"link\":", &ctx->link,
+                                 NGX_HTTP_AFFILIATE_LINK_OUT, &truncated);
+    p = ngx_http_affiliate_field(p, end, ",\"creator\":",
+                                 click ? &ctx->creator : NULL,
+                                 NGX_HTTP_AFFILIATE_NAME_OUT, &truncated);
+    p = ngx_http_affiliate_field(p, end, ",\"campaign\":",
+                                 click ? &ctx->campaign : NULL,
+                                 NGX_HTTP_AFFILIATE_NAME_OUT, &truncated);
+    p = ngx_http_affiliate_field(p, end, ",\"dest\":",
+                                 click ? &ctx->location : NULL,
+                                 NGX_HTTP_AFFILIATE_DEST_OUT, &truncated);
+
+    p = ngx_sprintf(p, ",\"status\":%ui", ctx->status);
+
+    p = ngx_http_affiliate_field(p, end, ",\"ip\":",
+                                 &r->connection->addr_text,
+                                 NGX_HTTP_AFFILIATE_HOST_OUT, &truncated);
+    p = ngx_http_affiliate_field(p, end, ",\"ua\":", ua,
+                                 NGX_HTTP_AFFILIATE_UA_OUT, &truncated);
+    p = ngx_http_affiliate_field(p, end, ",\"referer\":", referer,
+                                 NGX_HTTP_AFFILIATE_REFERER_OUT, &truncated);
+    p = ngx_http_affiliate_field(p, end, ",\"host\":", host,
+                                 NGX_HTTP_AFFILIATE_HOST_OUT, &truncated);
+
+    p = ngx_http_affiliate_field(p, end, ",\"country\":",
+                                 ctx->geo.country.len ? &ctx->geo.country
+                                                      : NULL,
+                                 NGX_HTTP_AFFILIATE_GEO_OUT, &truncated);
+    p = ngx_http_affiliate_field(p, end, ",\"region\":",
+                                 ctx->geo.region.len ? &ctx->geo.region
+                                                     : NULL,
+                                 NGX_HTTP_AFFILIATE_GEO_OUT, &truncated);
+    p = ngx_http_affiliate_field(p, end, ",\"city\":",
+                                 ctx->geo.city.len ? &ctx->geo.city : NULL,
+                                 NGX_HTTP_AFFILIATE_GEO_OUT, &truncated);
+
+    if (ctx->geo.asn) {
+        p = ngx_sprintf(p, ",\"asn\":%uD", ctx->geo.asn);
+
+    } else {
+        p = ngx_cpymem(p, ",\"asn\":null", sizeof(",\"asn\":null") - 1);
+    }
+
+    p = ngx_sprintf(p, ",\"truncated\":%s,\"seq\":%uL}\n",
+                    truncated ? "true" : "false", seq);
+
+    return p - buf;
+}

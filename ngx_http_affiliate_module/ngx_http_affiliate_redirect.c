@@ -1,0 +1,263 @@
+
+/*
+ * Copyright (C) ngx_http_affiliate_module authors
+ *
+ * The affiliate_redirect content handler: slug -> link -> Location.
+ */
+
+
+#include "ngx_http_affiliate_module.h"
+
+
+static ngx_int_t ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
+    ngx_http_affiliate_ctx_t *ctx);
+
+
+static ngx_str_t  ngx_http_affiliate_no_store = ngx_string("private, no-store");
+
+
+ngx_int_t
+ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
+{
+    u_char                         *p, *last;
+    ngx_int_t                       rc;
+    ngx_str_t                       slug;
+    ngx_uint_t                      i;
+    ngx_http_affiliate_ctx_t       *ctx;
+    ngx_http_affiliate_link_t      *link;
+    ngx_http_affiliate_zone_t      *zone;
+    ngx_http_affiliate_dest_t      *dest;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_affiliate_srv_conf_t  *ascf;
+    ngx_http_affiliate_loc_conf_t  *alcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_affiliate_module);
+    ascf = ngx_http_get_module_srv_conf(r, ngx_http_affiliate_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    zone = alcf->redirect_zone;
+
+    ctx = ngx_http_affiliate_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the slug: the URI after a prefix location, else its last segment */
+
+    last = r->uri.data + r->uri.len;
+
+    if (!clcf->exact_match
+#if (NGX_PCRE)
+        && clcf->regex == NULL
+#endif
+        && clcf->name.len <= r->uri.len)
+    {
+        p = r->uri.data + clcf->name.len;
+
+    } else {
+        for (p = last; p > r->uri.data && p[-1] != '/'; p--) {
+            /* void */
+        }
+    }
+
+    slug.data = p;
+    slug.len = last - p;
+
+    ctx->link = slug;
+
+    if (!ctx->geo_done) {
+        if (ngx_http_affiliate_geo_lookup(r, &ctx->geo) == NGX_ABORT) {
+            ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_GEO_MISSES);
+        }
+
+        ctx->geo_done = 1;
+    }
+
+    link = ngx_http_affiliate_links_find(ascf->links, &slug);
+
+    if (link == NULL) {
+        ctx->status = NGX_HTTP_NOT_FOUND;
+
+        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_MISSES);
+        ngx_http_affiliate_record(r, zone, ctx, NGX_HTTP_AFFILIATE_MISS);
+
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    dest = &link->dest;
+
+    if (link->ngeo && ctx->geo.country.len == 2) {
+        for (i = 0; i < link->ngeo; i++) {
+            if (link->geo[i].country[0] == ctx->geo.country.data[0]
+                && link->geo[i].country[1] == ctx->geo.country.data[1])
+            {
+                dest = &link->geo[i].dest;
+                break;
+            }
+        }
+    }
+
+    ngx_http_affiliate_ulid(ctx->click_id);
+    ctx->has_click_id = 1;
+
+    ctx->creator = link->creator;
+    ctx->campaign = link->campaign;
+
+    if (ngx_http_affiliate_location(r, dest, &link->ucreator,
+                                    &link->ucampaign, ctx->click_id,
+                                    &ctx->location)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->status = alcf->redirect_status;
+
+    ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_CLICKS);
+    ngx_http_affiliate_record(r, zone, ctx, NGX_HTTP_AFFILIATE_CLICK);
+
+    return ngx_http_affiliate_send_redirect(r, ctx);
+}
+
+
+/*
+ * dest?query&click_id=ID&utm_source=C&utm_medium=affiliate&utm_campaign=K#f
+ * where the destination's query does not set a parameter already.
+ */
+
+ngx_int_t
+ngx_http_affiliate_location(ngx_http_request_t *r,
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *ucreator,
+    ngx_str_t *ucampaign, u_char *click_id, ngx_str_t *location)
+{
+    u_char  *p, sep;
+    size_t   len;
+
+    len = dest->len
+          + sizeof("?click_id=") - 1 + NGX_HTTP_AFFILIATE_ULID_LEN
+          + sizeof("&utm_source=") - 1 + ucreator->len
+          + sizeof("&utm_medium=affiliate") - 1
+          + sizeof("&utm_campaign=") - 1 + ucampaign->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    location->data = p;
+
+    p = ngx_cpymem(p, dest->data, dest->frag);
+
+    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_QUERY)) {
+        sep = '?';
+
+    } else if (p[-1] == '?' || p[-1] == '&') {
+        sep = 0;
+
+    } else {
+        sep = '&';
+    }
+
+    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_CLICK_ID)) {
+        if (sep) {
+            *p++ = sep;
+        }
+
+        p = ngx_cpymem(p, "click_id=", sizeof("click_id=") - 1);
+        p = ngx_cpymem(p, click_id, NGX_HTTP_AFFILIATE_ULID_LEN);
+        sep = '&';
+    }
+
+    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_UTM_SOURCE)) {
+        if (sep) {
+            *p++ = sep;
+        }
+
+        p = ngx_cpymem(p, "utm_source=", sizeof("utm_source=") - 1);
+        p = ngx_cpymem(p, ucreator->data, ucreator->len);
+        sep = '&';
+    }
+
+    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_UTM_MEDIUM)) {
+        if (sep) {
+            *p++ = sep;
+        }
+
+        p = ngx_cpymem(p, "utm_medium=affiliate",
+                       sizeof("utm_medium=affiliate") - 1);
+        sep = '&';
+    }
+
+    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_UTM_CAMPAIGN)) {
+        if (sep) {
+            *p++ = sep;
+        }
+
+        p = ngx_cpymem(p, "utm_campaign=", sizeof("utm_campaign=") - 1);
+        p = ngx_cpymem(p, ucampaign->data, ucampaign->len);
+    }
+
+    p = ngx_cpymem(p, dest->data + dest->frag, dest->len - dest->frag);
+
+    location->len = p - location->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
+    ngx_http_affiliate_ctx_t *ctx)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    ngx_http_clear_location(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "Location");
+    h->value = ctx->location;
+
+    r->headers_out.location = h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "Cache-Control");
+    h->value = ngx_http_affiliate_no_store;
+
+    r->headers_out.status = ctx->status;
+    r->headers_out.content_length_n = 0;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_send_special(r, NGX_HTTP_LAST);
+}

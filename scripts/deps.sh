@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages the build (and, with "test", the suite or
+# the benchmark) needs, only when something is missing.
+set -e
+
+pkgs="nginx nginx-dev libmaxminddb-dev libpcre2-dev libssl-dev zlib1g-dev"
+case "$1" in
+test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb" ;;
+bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+        || missing="$missing $p"
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "installing:$missing"
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+$sudo apt-get update -q >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+    --no-install-recommends $missing >/dev/null
+# Debian starts the packaged nginx on port 80; we only want its binary.
+$sudo systemctl disable --now nginx >/dev/null 2>&1 || true
