@@ -471,17 +471,15 @@ static uint32_t
 ngx_http_affiliate_geo_number(ngx_http_request_t *r,
     ngx_http_affiliate_geo_db_t *db, MMDB_entry_s *entry)
 {
-    u_char             *p;
-    size_t              len;
-    ngx_int_t           n;
-    ngx_uint_t          i;
-    MMDB_entry_data_s   data;
+    u_char                          *p;
+    size_t                           len;
+    ngx_int_t                        n;
+    MMDB_entry_data_s                data;
+    ngx_http_affiliate_geo_path_t   *path;
 
-    for (i = 0; db->paths[NGX_HTTP_AFFILIATE_GEO_ASN][i]; i++) {
+    for (path = db->paths[NGX_HTTP_AFFILIATE_GEO_ASN]; *path; path++) {
 
-        if (ngx_http_affiliate_geo_value(r, db, entry,
-                                         db->paths[NGX_HTTP_AFFILIATE_GEO_ASN][i],
-                                         &data)
+        if (ngx_http_affiliate_geo_value(r, db, entry, *path, &data)
             != NGX_OK)
         {
             continue;

@@ -12,12 +12,14 @@
 
 static char *ngx_http_affiliate_link_make(ngx_conf_t *cf,
     ngx_http_affiliate_links_t **lp, ngx_str_t *slug, ngx_str_t *dest,
-    ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *geo);
+    ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *geo, u_char *file,
+    ngx_uint_t line);
 static char *ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
     ngx_http_affiliate_link_t *link);
-static char *ngx_http_affiliate_check_text(ngx_str_t *s, size_t max);
-static ngx_int_t ngx_http_affiliate_escape(ngx_pool_t *pool, ngx_str_t *src,
-    ngx_str_t *dst);
+static ngx_int_t ngx_http_affiliate_links_reserve(ngx_conf_t *cf,
+    ngx_http_affiliate_links_t **lp, ngx_uint_t n);
+static ngx_int_t ngx_http_affiliate_array_reserve(ngx_conf_t *cf,
+    ngx_array_t **a, ngx_uint_t n, size_t size);
 
 
 static ngx_str_t  ngx_http_affiliate_params[] = {
@@ -36,10 +38,10 @@ ngx_http_affiliate_links_file(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     char             *rv, *err;
     u_char           *buf, *p, *last, *eol, *tab;
     size_t            size;
-    ssize_t           n;
+    ssize_t           rd;
     ngx_fd_t          fd;
     ngx_str_t         name, f[6];
-    ngx_uint_t        line, nf;
+    ngx_uint_t        line, nf, n;
     ngx_file_info_t   fi;
 
     name = *path;
@@ -66,14 +68,16 @@ ngx_http_affiliate_links_file(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
 
     size = (size_t) ngx_file_size(&fi);
 
-    buf = ngx_alloc(size + 1, cf->log);
+    /* the links point into the file's text: it lives with the cycle */
+
+    buf = ngx_pnalloc(cf->pool, size + 1);
     if (buf == NULL) {
         goto done;
     }
 
-    n = ngx_read_fd(fd, buf, size);
+    rd = ngx_read_fd(fd, buf, size);
 
-    if (n == -1 || (size_t) n != size) {
+    if (rd == -1 || (size_t) rd != size) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            ngx_read_fd_n " \"%s\" failed", name.data);
         goto done;
@@ -81,6 +85,18 @@ ngx_http_affiliate_links_file(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
 
     last = buf + size;
     line = 0;
+
+    /* size the arrays once: a million links must not be copied around */
+
+    for (p = buf, n = 1; p < last; p++) {
+        if (*p == '\n') {
+            n++;
+        }
+    }
+
+    if (ngx_http_affiliate_links_reserve(cf, lp, n) != NGX_OK) {
+        goto done;
+    }
 
     for (p = buf; p < last; p = eol + 1) {
 
@@ -140,7 +156,8 @@ ngx_http_affiliate_links_file(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
         }
 
         err = ngx_http_affiliate_link_make(cf, lp, &f[0], &f[1], &f[2],
-                                           &f[3], nf == 5 ? &f[4] : NULL);
+                                           &f[3], nf == 5 ? &f[4] : NULL,
+                                           name.data, line);
 
         if (err == NGX_CONF_ERROR) {
             goto done;
@@ -156,10 +173,6 @@ ngx_http_affiliate_links_file(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     rv = NGX_CONF_OK;
 
 done:
-
-    if (buf) {
-        ngx_free(buf);
-    }
 
     if (ngx_close_file(fd) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
@@ -178,7 +191,8 @@ ngx_http_affiliate_link_add(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     char  *err;
 
     err = ngx_http_affiliate_link_make(cf, lp, slug, dest, creator, campaign,
-                                       geo);
+                                       geo, cf->conf_file->file.name.data,
+                                       cf->conf_file->line);
 
     if (err == NGX_CONF_ERROR || err == NULL) {
         return err;
@@ -198,40 +212,20 @@ ngx_http_affiliate_link_add(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
 static char *
 ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     ngx_str_t *slug, ngx_str_t *dest, ngx_str_t *creator,
-    ngx_str_t *campaign, ngx_str_t *geo)
+    ngx_str_t *campaign, ngx_str_t *geo, u_char *file, ngx_uint_t line)
 {
-    char                        *err;
-    u_char                      *p;
-    ngx_int_t                    rc;
-    ngx_str_t                    key;
-    ngx_uint_t                   i;
-    ngx_http_affiliate_link_t   *link;
-    ngx_http_affiliate_links_t  *links;
+    char                         *err;
+    ngx_uint_t                    i;
+    ngx_hash_key_t               *key;
+    ngx_http_affiliate_link_t    *link;
+    ngx_http_affiliate_links_t   *links;
+    ngx_http_affiliate_origin_t  *origin;
+
+    if (ngx_http_affiliate_links_reserve(cf, lp, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     links = *lp;
-
-    if (links == NULL) {
-        links = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_links_t));
-        if (links == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        links->keys = ngx_pcalloc(cf->temp_pool,
-                                  sizeof(ngx_hash_keys_arrays_t));
-        if (links->keys == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        links->keys->pool = cf->temp_pool;
-        links->keys->temp_pool = cf->temp_pool;
-
-        if (ngx_hash_keys_array_init(links->keys, NGX_HASH_LARGE) != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        *lp = links;
-    }
 
     if (links->built) {
         return "links must be given before the server blocks that use them";
@@ -252,48 +246,33 @@ ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     }
 
     err = ngx_http_affiliate_check_text(creator,
-                                        NGX_HTTP_AFFILIATE_CREATOR_MAX);
-    if (err) {
-        return creator->data ? err : "missing creator";
-    }
-
-    err = ngx_http_affiliate_check_text(campaign,
-                                        NGX_HTTP_AFFILIATE_CAMPAIGN_MAX);
-    if (err) {
-        return campaign->data ? err : "missing campaign";
-    }
-
-    link = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_link_t));
-    if (link == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    err = ngx_http_affiliate_dest_parse(cf->pool, dest, &link->dest);
+                                        NGX_HTTP_AFFILIATE_CREATOR_MAX,
+                                        "creator");
     if (err) {
         return err;
     }
 
-    p = ngx_pnalloc(cf->pool, creator->len + campaign->len);
-    if (p == NULL) {
+    err = ngx_http_affiliate_check_text(campaign,
+                                        NGX_HTTP_AFFILIATE_CAMPAIGN_MAX,
+                                        "campaign");
+    if (err) {
+        return err;
+    }
+
+    link = ngx_palloc(cf->pool, sizeof(ngx_http_affiliate_link_t));
+    if (link == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    link->creator.data = p;
-    link->creator.len = creator->len;
-    p = ngx_cpymem(p, creator->data, creator->len);
-
-    link->campaign.data = p;
-    link->campaign.len = campaign->len;
-    ngx_memcpy(p, campaign->data, campaign->len);
-
-    if (ngx_http_affiliate_escape(cf->pool, &link->creator, &link->ucreator)
-        != NGX_OK
-        || ngx_http_affiliate_escape(cf->pool, &link->campaign,
-                                     &link->ucampaign)
-           != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
+    err = ngx_http_affiliate_dest_parse(dest, &link->dest);
+    if (err) {
+        return err;
     }
+
+    link->creator = *creator;
+    link->campaign = *campaign;
+    link->geo = NULL;
+    link->ngeo = 0;
 
     if (geo) {
         err = ngx_http_affiliate_geo_parse(cf, geo, link);
@@ -302,27 +281,86 @@ ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
         }
     }
 
-    key.len = slug->len;
-    key.data = ngx_pnalloc(cf->temp_pool, slug->len);
-    if (key.data == NULL) {
+    /* duplicates are found once the hash is built */
+
+    key = ngx_array_push(links->keys);
+    origin = ngx_array_push(links->origins);
+    if (key == NULL || origin == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(key.data, slug->data, slug->len);
+    key->key = *slug;
+    key->key_hash = ngx_hash_key_lc(slug->data, slug->len);
+    key->value = link;
 
-    rc = ngx_hash_add_key(links->keys, &key, link, 0);
-
-    if (rc == NGX_BUSY) {
-        return "duplicate slug (slugs are compared case-insensitively)";
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    links->nlinks++;
+    origin->file = file;
+    origin->line = line;
 
     return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_links_reserve(ngx_conf_t *cf,
+    ngx_http_affiliate_links_t **lp, ngx_uint_t n)
+{
+    ngx_http_affiliate_links_t  *links;
+
+    links = *lp;
+
+    if (links == NULL) {
+        links = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_links_t));
+        if (links == NULL) {
+            return NGX_ERROR;
+        }
+
+        *lp = links;
+    }
+
+    if (links->built) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_affiliate_array_reserve(cf, &links->keys, n,
+                                         sizeof(ngx_hash_key_t))
+        != NGX_OK
+        || ngx_http_affiliate_array_reserve(cf, &links->origins, n,
+                                         sizeof(ngx_http_affiliate_origin_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_array_reserve(ngx_conf_t *cf, ngx_array_t **a,
+    ngx_uint_t n, size_t size)
+{
+    ngx_array_t  *old, *new;
+
+    old = *a;
+
+    if (old && old->nalloc - old->nelts >= n) {
+        return NGX_OK;
+    }
+
+    new = ngx_array_create(cf->temp_pool,
+                           ngx_max((old ? old->nelts : 0) + n, 64), size);
+    if (new == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (old) {
+        ngx_memcpy(new->elts, old->elts, old->nelts * size);
+        new->nelts = old->nelts;
+    }
+
+    *a = new;
+
+    return NGX_OK;
 }
 
 
@@ -392,7 +430,7 @@ ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
 
         url.len = next - url.data;
 
-        err = ngx_http_affiliate_dest_parse(cf->pool, &url, &gd[i].dest);
+        err = ngx_http_affiliate_dest_parse(&url, &gd[i].dest);
         if (err) {
             return err;
         }
@@ -405,8 +443,7 @@ ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
 
 
 char *
-ngx_http_affiliate_dest_parse(ngx_pool_t *pool, ngx_str_t *url,
-    ngx_http_affiliate_dest_t *dest)
+ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
 {
     u_char      *p, *last, *q, *amp, *eq;
     size_t       n;
@@ -447,12 +484,7 @@ ngx_http_affiliate_dest_parse(ngx_pool_t *pool, ngx_str_t *url,
         return "destination has no host";
     }
 
-    dest->data = ngx_pnalloc(pool, url->len);
-    if (dest->data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(dest->data, url->data, url->len);
+    dest->data = url->data;
     dest->len = (uint16_t) url->len;
     dest->flags = 0;
 
@@ -502,25 +534,66 @@ char *
 ngx_http_affiliate_links_build(ngx_conf_t *cf,
     ngx_http_affiliate_links_t *links)
 {
-    ngx_hash_init_t  hash;
+    u_char                       *lc;
+    ngx_uint_t                    i, j, n;
+    ngx_hash_key_t               *keys;
+    ngx_hash_init_t               hash;
+    ngx_http_affiliate_link_t    *link;
+    ngx_http_affiliate_origin_t  *origins;
+
+    keys = links->keys->elts;
+    n = links->keys->nelts;
 
     hash.hash = &links->hash;
     hash.key = ngx_hash_key_lc;
-    hash.max_size = ngx_max(links->nlinks + links->nlinks / 2, 1024);
+    hash.max_size = ngx_max(n + n / 2, 1024);
     hash.bucket_size = ngx_align(256, ngx_cacheline_size);
     hash.name = "affiliate_links_hash";
     hash.pool = cf->pool;
     hash.temp_pool = NULL;
 
-    if (ngx_hash_init(&hash, links->keys->keys.elts,
-                      links->keys->keys.nelts)
-        != NGX_OK)
-    {
+    if (ngx_hash_init(&hash, keys, n) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * A slug given twice sits twice in its bucket; the lookup finds
+     * the first one, so a key that does not find itself is a duplicate.
+     */
+
+    lc = ngx_pnalloc(cf->temp_pool, NGX_HTTP_AFFILIATE_SLUG_MAX);
+    if (lc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    origins = links->origins->elts;
+
+    for (i = 0; i < n; i++) {
+        ngx_strlow(lc, keys[i].key.data, keys[i].key.len);
+
+        link = ngx_hash_find(&links->hash, keys[i].key_hash, lc,
+                             keys[i].key.len);
+
+        if (link == keys[i].value) {
+            continue;
+        }
+
+        for (j = 0; j < i && keys[j].value != link; j++) {
+            /* void */
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "%s:%ui: duplicate slug \"%V\", first given in "
+                      "%s:%ui (slugs are compared case-insensitively)",
+                      origins[i].file, origins[i].line, &keys[i].key,
+                      origins[j].file, origins[j].line);
+
         return NGX_CONF_ERROR;
     }
 
     links->built = 1;
     links->keys = NULL;
+    links->origins = NULL;
 
     return NGX_CONF_OK;
 }
@@ -545,50 +618,37 @@ ngx_http_affiliate_links_find(ngx_http_affiliate_links_t *links,
 }
 
 
-static char *
-ngx_http_affiliate_check_text(ngx_str_t *s, size_t max)
+char *
+ngx_http_affiliate_check_text(ngx_str_t *s, size_t max, const char *what)
 {
-    ngx_uint_t  i;
+    u_char      *p;
+    ngx_uint_t   i;
+
+    static u_char  err[64];
 
     if (s->data == NULL || s->len == 0) {
-        return "empty creator or campaign";
-    }
+        p = ngx_snprintf(err, sizeof(err) - 1, "missing %s", what);
 
-    if (s->len > max) {
-        return max == NGX_HTTP_AFFILIATE_CREATOR_MAX
-               ? "creator longer than 64 bytes"
-               : "campaign longer than 128 bytes";
-    }
+    } else if (s->len > max) {
+        p = ngx_snprintf(err, sizeof(err) - 1, "%s longer than %uz bytes",
+                         what, max);
 
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] < ' ' || s->data[i] == 0x7f) {
-            return "creator or campaign contains a control character";
+    } else {
+        for (i = 0; i < s->len; i++) {
+            if (s->data[i] < ' ' || s->data[i] == 0x7f) {
+                break;
+            }
         }
+
+        if (i == s->len) {
+            return NULL;
+        }
+
+        p = ngx_snprintf(err, sizeof(err) - 1,
+                         "%s contains a control character", what);
     }
 
-    return NULL;
-}
+    *p = '\0';
 
-
-static ngx_int_t
-ngx_http_affiliate_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
-{
-    uintptr_t  n;
-
-    n = ngx_escape_uri(NULL, src->data, src->len, NGX_ESCAPE_ARGS);
-
-    if (n == 0) {
-        *dst = *src;
-        return NGX_OK;
-    }
-
-    dst->len = src->len + 2 * n;
-    dst->data = ngx_pnalloc(pool, dst->len);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_escape_uri(dst->data, src->data, src->len, NGX_ESCAPE_ARGS);
-
-    return NGX_OK;
+    return (char *) err;
 }

@@ -121,21 +121,27 @@ typedef struct {
 } ngx_http_affiliate_geo_dest_t;
 
 
+/* strings point into the loaded table file or the configuration */
 typedef struct {
     ngx_http_affiliate_dest_t        dest;
     ngx_str_t                        creator;
     ngx_str_t                        campaign;
-    ngx_str_t                        ucreator;      /* URL-escaped */
-    ngx_str_t                        ucampaign;
     ngx_http_affiliate_geo_dest_t   *geo;
     ngx_uint_t                       ngeo;
 } ngx_http_affiliate_link_t;
 
 
+/* where a link was given, to name it when it is a duplicate */
+typedef struct {
+    u_char                          *file;
+    ngx_uint_t                       line;
+} ngx_http_affiliate_origin_t;
+
+
 typedef struct {
     ngx_hash_t                       hash;
-    ngx_hash_keys_arrays_t          *keys;          /* while parsing */
-    ngx_uint_t                       nlinks;
+    ngx_array_t                     *keys;          /* ngx_hash_key_t */
+    ngx_array_t                     *origins;       /* while parsing */
     unsigned                         built:1;
 } ngx_http_affiliate_links_t;
 
@@ -195,18 +201,20 @@ char *ngx_http_affiliate_links_file(ngx_conf_t *cf,
 char *ngx_http_affiliate_link_add(ngx_conf_t *cf,
     ngx_http_affiliate_links_t **lp, ngx_str_t *slug, ngx_str_t *dest,
     ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *geo);
+char *ngx_http_affiliate_check_text(ngx_str_t *s, size_t max,
+    const char *what);
 char *ngx_http_affiliate_links_build(ngx_conf_t *cf,
     ngx_http_affiliate_links_t *links);
 ngx_http_affiliate_link_t *ngx_http_affiliate_links_find(
     ngx_http_affiliate_links_t *links, ngx_str_t *slug);
-char *ngx_http_affiliate_dest_parse(ngx_pool_t *pool, ngx_str_t *url,
+char *ngx_http_affiliate_dest_parse(ngx_str_t *url,
     ngx_http_affiliate_dest_t *dest);
 
 /* ngx_http_affiliate_redirect.c */
 ngx_int_t ngx_http_affiliate_redirect_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_affiliate_location(ngx_http_request_t *r,
-    ngx_http_affiliate_dest_t *dest, ngx_str_t *ucreator,
-    ngx_str_t *ucampaign, u_char *click_id, ngx_str_t *location);
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *creator,
+    ngx_str_t *campaign, u_char *click_id, ngx_str_t *location);
 
 /* ngx_http_affiliate_record.c */
 void ngx_http_affiliate_ulid(u_char *dst);

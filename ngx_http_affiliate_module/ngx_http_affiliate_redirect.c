@@ -113,8 +113,8 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
     ctx->creator = link->creator;
     ctx->campaign = link->campaign;
 
-    if (ngx_http_affiliate_location(r, dest, &link->ucreator,
-                                    &link->ucampaign, ctx->click_id,
+    if (ngx_http_affiliate_location(r, dest, &link->creator,
+                                    &link->campaign, ctx->click_id,
                                     &ctx->location)
         != NGX_OK)
     {
@@ -137,17 +137,23 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
 
 ngx_int_t
 ngx_http_affiliate_location(ngx_http_request_t *r,
-    ngx_http_affiliate_dest_t *dest, ngx_str_t *ucreator,
-    ngx_str_t *ucampaign, u_char *click_id, ngx_str_t *location)
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *creator,
+    ngx_str_t *campaign, u_char *click_id, ngx_str_t *location)
 {
-    u_char  *p, sep;
-    size_t   len;
+    u_char     *p, sep;
+    size_t      len;
+    uintptr_t   ecreator, ecampaign;
+
+    ecreator = ngx_escape_uri(NULL, creator->data, creator->len,
+                              NGX_ESCAPE_ARGS);
+    ecampaign = ngx_escape_uri(NULL, campaign->data, campaign->len,
+                               NGX_ESCAPE_ARGS);
 
     len = dest->len
           + sizeof("?click_id=") - 1 + NGX_HTTP_AFFILIATE_ULID_LEN
-          + sizeof("&utm_source=") - 1 + ucreator->len
+          + sizeof("&utm_source=") - 1 + creator->len + 2 * ecreator
           + sizeof("&utm_medium=affiliate") - 1
-          + sizeof("&utm_campaign=") - 1 + ucampaign->len;
+          + sizeof("&utm_campaign=") - 1 + campaign->len + 2 * ecampaign;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -184,7 +190,8 @@ ngx_http_affiliate_location(ngx_http_request_t *r,
         }
 
         p = ngx_cpymem(p, "utm_source=", sizeof("utm_source=") - 1);
-        p = ngx_cpymem(p, ucreator->data, ucreator->len);
+        p = (u_char *) ngx_escape_uri(p, creator->data, creator->len,
+                                      NGX_ESCAPE_ARGS);
         sep = '&';
     }
 
@@ -204,7 +211,8 @@ ngx_http_affiliate_location(ngx_http_request_t *r,
         }
 
         p = ngx_cpymem(p, "utm_campaign=", sizeof("utm_campaign=") - 1);
-        p = ngx_cpymem(p, ucampaign->data, ucampaign->len);
+        p = (u_char *) ngx_escape_uri(p, campaign->data, campaign->len,
+                                      NGX_ESCAPE_ARGS);
     }
 
     p = ngx_cpymem(p, dest->data + dest->frag, dest->len - dest->frag);
