@@ -43,7 +43,7 @@ test: all
 	prove -r t/
 
 bench: all
-	@sh scripts/bench.sh
+	@bash bench/run.sh
 
 clean:
 	rm -rf $(BUILD)

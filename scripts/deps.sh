@@ -3,7 +3,7 @@
 # the benchmark) needs, only when something is missing.
 set -e
 
-pkgs="nginx nginx-dev libmaxminddb-dev libpcre2-dev libssl-dev zlib1g-dev"
+pkgs="gcc make nginx nginx-dev libmaxminddb-dev libpcre2-dev libssl-dev zlib1g-dev"
 case "$1" in
 test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb" ;;
 bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
