@@ -30,7 +30,7 @@ $(BUILD)/objs/Makefile: config | deps
 
 $(MODULE): $(BUILD)/objs/Makefile $(SRCS)
 	$(MAKE) -s -f $(BUILD)/objs/Makefile -C $(BUILD)/src modules
-	cp $(BUILD)/objs/ngx_http_affiliate_module.so $@
+	cp $(BUILD)/objs/ngx_http_affiliate_module.so $@.tmp && mv -f $@.tmp $@
 
 demo: all
 	@sh scripts/demo.sh

@@ -14,6 +14,7 @@
 #include <maxminddb.h>
 
 
+/* the string fields first, then the number */
 #define NGX_HTTP_AFFILIATE_GEO_COUNTRY   0
 #define NGX_HTTP_AFFILIATE_GEO_REGION    1
 #define NGX_HTTP_AFFILIATE_GEO_CITY      2
@@ -51,7 +52,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_array_t                     *dbs;    /* ngx_http_affiliate_geo_db_t */
+    ngx_array_t                     *dbs;  /* ngx_http_affiliate_geo_db_t * */
     ngx_int_t                        source;      /* variable index */
 } ngx_http_affiliate_geo_main_conf_t;
 
@@ -220,12 +221,12 @@ ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
     size_t                               len;
     u_char                              *p;
     uint32_t                             asn;
-    ngx_str_t                            found[NGX_HTTP_AFFILIATE_GEO_ASN];
+    ngx_str_t                            found[3];  /* the strings */
     ngx_uint_t                           i, f, want;
     ngx_sockaddr_t                       addr;
     struct sockaddr                     *sa;
     MMDB_lookup_result_s                 res;
-    ngx_http_affiliate_geo_db_t         *db;
+    ngx_http_affiliate_geo_db_t        **dbp, *db;
     ngx_http_affiliate_geo_main_conf_t  *gmcf;
 
     ngx_str_null(&geo->country);
@@ -250,21 +251,21 @@ ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
     asn = 0;
     want = (1 << NGX_HTTP_AFFILIATE_GEO_NFIELDS) - 1;
 
-    db = gmcf->dbs->elts;
+    dbp = gmcf->dbs->elts;
 
     for (i = 0; i < gmcf->dbs->nelts && want; i++) {
+        db = dbp[i];
 
-        if (sa->sa_family != AF_INET && db[i].mmdb->metadata.ip_version == 4)
-        {
+        if (sa->sa_family != AF_INET && db->mmdb->metadata.ip_version == 4) {
             continue;
         }
 
-        res = MMDB_lookup_sockaddr(db[i].mmdb, sa, &rc);
+        res = MMDB_lookup_sockaddr(db->mmdb, sa, &rc);
 
         if (rc != MMDB_SUCCESS) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "affiliate_geoip: lookup in \"%V\" failed: %s",
-                          &db[i].file, MMDB_strerror(rc));
+                          &db->file, MMDB_strerror(rc));
             continue;
         }
 
@@ -274,7 +275,7 @@ ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
 
         for (f = 0; f < NGX_HTTP_AFFILIATE_GEO_ASN; f++) {
             if ((want & (1 << f))
-                && ngx_http_affiliate_geo_string(r, &db[i], &res.entry, f,
+                && ngx_http_affiliate_geo_string(r, db, &res.entry, f,
                                                  &found[f])
                    == NGX_OK)
             {
@@ -283,7 +284,7 @@ ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
         }
 
         if (want & (1 << NGX_HTTP_AFFILIATE_GEO_ASN)) {
-            asn = ngx_http_affiliate_geo_number(r, &db[i], &res.entry);
+            asn = ngx_http_affiliate_geo_number(r, db, &res.entry);
 
             if (asn) {
                 want &= ~(1 << NGX_HTTP_AFFILIATE_GEO_ASN);
@@ -304,7 +305,9 @@ ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
      * unmap before the request ends: one copy for all of them
      */
 
-    len = found[0].len + found[1].len + found[2].len;
+    len = found[NGX_HTTP_AFFILIATE_GEO_COUNTRY].len
+          + found[NGX_HTTP_AFFILIATE_GEO_REGION].len
+          + found[NGX_HTTP_AFFILIATE_GEO_CITY].len;
 
     if (len) {
         p = ngx_pnalloc(r->pool, len);
@@ -812,30 +815,37 @@ ngx_http_affiliate_geoip(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_affiliate_geo_main_conf_t  *gmcf = conf;
 
-    int                           rc;
-    char                         *rv;
-    ngx_err_t                     err;
-    ngx_str_t                    *value, s;
-    ngx_int_t                     ms;
-    ngx_uint_t                    i, f;
-    ngx_file_info_t               fi;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_affiliate_geo_db_t  *db;
+    int                            rc;
+    char                          *rv;
+    ngx_err_t                      err;
+    ngx_str_t                     *value, s;
+    ngx_int_t                      ms;
+    ngx_uint_t                     i, f;
+    ngx_file_info_t                fi;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_affiliate_geo_db_t   *db, **dbp;
 
     if (gmcf->dbs == NULL) {
         gmcf->dbs = ngx_array_create(cf->pool, 2,
-                                     sizeof(ngx_http_affiliate_geo_db_t));
+                                     sizeof(ngx_http_affiliate_geo_db_t *));
         if (gmcf->dbs == NULL) {
             return NGX_CONF_ERROR;
         }
     }
 
-    db = ngx_array_push(gmcf->dbs);
+    /* allocated apart: the cleanup and the timer point to it */
+
+    db = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_geo_db_t));
     if (db == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(db, sizeof(ngx_http_affiliate_geo_db_t));
+    dbp = ngx_array_push(gmcf->dbs);
+    if (dbp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *dbp = db;
 
     ngx_memcpy(db->paths, ngx_http_affiliate_geo_default_paths,
                sizeof(ngx_http_affiliate_geo_default_paths));
@@ -1080,7 +1090,7 @@ ngx_http_affiliate_geo_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                           i;
     ngx_event_t                         *ev;
-    ngx_http_affiliate_geo_db_t         *db;
+    ngx_http_affiliate_geo_db_t        **db;
     ngx_http_affiliate_geo_main_conf_t  *gmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -1100,18 +1110,18 @@ ngx_http_affiliate_geo_init_process(ngx_cycle_t *cycle)
 
     for (i = 0; i < gmcf->dbs->nelts; i++) {
 
-        if (db[i].auto_reload == 0) {
+        if (db[i]->auto_reload == 0) {
             continue;
         }
 
-        ev = &db[i].event;
+        ev = &db[i]->event;
 
         ev->handler = ngx_http_affiliate_geo_reload_handler;
-        ev->data = &db[i];
+        ev->data = db[i];
         ev->log = cycle->log;
         ev->cancelable = 1;
 
-        ngx_add_timer(ev, db[i].auto_reload);
+        ngx_add_timer(ev, db[i]->auto_reload);
     }
 
     return NGX_OK;

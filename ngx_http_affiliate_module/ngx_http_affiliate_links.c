@@ -478,10 +478,58 @@ ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
         return "destination is not an absolute http(s) URL";
     }
 
-    if (url->data[n] == '/' || url->data[n] == '?' || url->data[n] == '#'
-        || url->data[n] == '\\' || url->data[n] == '@' || url->data[n] == ':')
-    {
-        return "destination has no host";
+    /* the authority: a host name or [IPv6], an optional port, no user */
+
+    p = url->data + n;
+    last = url->data + url->len;
+
+    if (p < last && *p == '[') {
+        for (p++; p < last && *p != ']'; p++) {
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')
+                  || (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'))
+            {
+                return "destination has an invalid host";
+            }
+        }
+
+        if (p == last || p == url->data + n + 1) {
+            return "destination has an invalid host";
+        }
+
+        p++;
+
+    } else {
+        for (q = p; p < last; p++) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                  || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'
+                  || *p == '_'))
+            {
+                break;
+            }
+        }
+
+        if (p == q) {
+            return "destination has no host";
+        }
+    }
+
+    if (p < last && *p == ':') {
+        for (q = ++p; p < last && *p >= '0' && *p <= '9'; p++) {
+            /* void */
+        }
+
+        if (p == q || p - q > 5) {
+            return "destination has an invalid port";
+        }
+    }
+
+    if (p < last && *p != '/' && *p != '?' && *p != '#') {
+        return "destination has an invalid host (user info, backslash or "
+               "an unexpected character)";
+    }
+
+    if (ngx_strlchr(url->data, last, '\\')) {
+        return "destination contains a backslash";
     }
 
     dest->data = url->data;

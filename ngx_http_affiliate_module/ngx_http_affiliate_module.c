@@ -15,6 +15,7 @@ static ngx_int_t ngx_http_affiliate_click_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_affiliate_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_affiliate_init(ngx_conf_t *cf);
 static void *ngx_http_affiliate_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_affiliate_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_affiliate_create_srv_conf(ngx_conf_t *cf);
@@ -36,17 +37,24 @@ static char *ngx_http_affiliate_redirect(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_affiliate_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_http_affiliate_zone_t *ngx_http_affiliate_zone_param(
-    ngx_conf_t *cf, ngx_str_t *value);
+static char *ngx_http_affiliate_unique(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 static ngx_int_t ngx_http_affiliate_init_process(ngx_cycle_t *cycle);
 static void ngx_http_affiliate_exit_process(ngx_cycle_t *cycle);
 
 
+static ngx_conf_enum_t  ngx_http_affiliate_attributions[] = {
+    { ngx_string("last_click"), NGX_HTTP_AFFILIATE_LAST_CLICK },
+    { ngx_string("first_click"), NGX_HTTP_AFFILIATE_FIRST_CLICK },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_affiliate_commands[] = {
 
     { ngx_string("affiliate_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1234,
       ngx_http_affiliate_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -87,13 +95,97 @@ static ngx_command_t  ngx_http_affiliate_commands[] = {
       0,
       NULL },
 
+    { ngx_string("affiliate_rule"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_affiliate_rule,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_allow_hosts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_affiliate_allow_hosts,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_capture"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_affiliate_capture,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_affiliate_cookie,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_affiliate_key_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_affiliate_main_conf_t, secret),
+      (void *) 32 },
+
+    { ngx_string("affiliate_postback_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_affiliate_key_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_affiliate_main_conf_t, postback_key),
+      (void *) 16 },
+
+    { ngx_string("affiliate_attribution"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_affiliate_loc_conf_t, attribution),
+      &ngx_http_affiliate_attributions },
+
+    { ngx_string("affiliate_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_affiliate_main_conf_t, window),
+      NULL },
+
+    { ngx_string("affiliate_unique"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_affiliate_unique,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_bot_ua"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_affiliate_bot_ua,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("affiliate_anonymize_ip"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_affiliate_loc_conf_t, anonymize_ip),
+      NULL },
+
+    { ngx_string("affiliate_conversion"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_affiliate_conversion,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_affiliate_module_ctx = {
     ngx_http_affiliate_add_variables,      /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_affiliate_init,               /* postconfiguration */
 
     ngx_http_affiliate_create_main_conf,   /* create main configuration */
     ngx_http_affiliate_init_main_conf,     /* init main configuration */
@@ -264,6 +356,9 @@ ngx_http_affiliate_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    amcf->window = NGX_CONF_UNSET;
+    amcf->unique = NGX_CONF_UNSET;
+
     return amcf;
 }
 
@@ -273,8 +368,18 @@ ngx_http_affiliate_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_affiliate_main_conf_t *amcf = conf;
 
-    ngx_uint_t                  i;
+    char                        *rv;
+    ngx_uint_t                   i;
     ngx_http_affiliate_zone_t  **zones;
+
+    rv = ngx_http_affiliate_attr_init(cf, amcf);
+    if (rv != NGX_CONF_OK) {
+        if (rv != NGX_CONF_ERROR) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%s", rv);
+        }
+
+        return NGX_CONF_ERROR;
+    }
 
     zones = amcf->zones.elts;
 
@@ -361,6 +466,10 @@ ngx_http_affiliate_create_loc_conf(ngx_conf_t *cf)
      */
 
     alcf->redirect_status = NGX_CONF_UNSET_UINT;
+    alcf->allow_hosts = NGX_CONF_UNSET_PTR;
+    alcf->cookie = NGX_CONF_UNSET_PTR;
+    alcf->attribution = NGX_CONF_UNSET_UINT;
+    alcf->anonymize_ip = NGX_CONF_UNSET;
 
     return alcf;
 }
@@ -372,10 +481,47 @@ ngx_http_affiliate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_affiliate_loc_conf_t *prev = parent;
     ngx_http_affiliate_loc_conf_t *conf = child;
 
+    ngx_http_affiliate_main_conf_t  *amcf;
+
     ngx_conf_merge_uint_value(conf->redirect_status, prev->redirect_status,
                               NGX_HTTP_MOVED_TEMPORARILY);
 
-    return NGX_CONF_OK;
+    if (conf->rules == NULL) {
+        conf->rules = prev->rules;
+    }
+
+    ngx_conf_merge_ptr_value(conf->allow_hosts, prev->allow_hosts, NULL);
+    ngx_conf_merge_ptr_value(conf->cookie, prev->cookie, NULL);
+    ngx_conf_merge_uint_value(conf->attribution, prev->attribution,
+                              NGX_HTTP_AFFILIATE_LAST_CLICK);
+    ngx_conf_merge_value(conf->anonymize_ip, prev->anonymize_ip, 0);
+
+    if (conf->capture_zone == NULL) {
+        conf->capture_zone = prev->capture_zone;
+        conf->capture_creator = prev->capture_creator;
+        conf->capture_campaign = prev->capture_campaign;
+        conf->capture_strip = prev->capture_strip;
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_affiliate_module);
+
+    if (conf->cookie && amcf->secret.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"affiliate_cookie\" needs \"affiliate_secret\" "
+                           "to sign the cookie");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->conversion_zone && !conf->conversion_gif
+        && amcf->postback_key.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"affiliate_conversion\" for postbacks needs "
+                           "\"affiliate_postback_key\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_affiliate_rules_check(cf, conf);
 }
 
 
@@ -419,7 +565,7 @@ ngx_http_affiliate_zone_find(ngx_conf_t *cf, ngx_str_t *name)
 }
 
 
-static ngx_http_affiliate_zone_t *
+ngx_http_affiliate_zone_t *
 ngx_http_affiliate_zone_param(ngx_conf_t *cf, ngx_str_t *value)
 {
     ngx_str_t  name;
@@ -480,6 +626,51 @@ ngx_http_affiliate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zone = ngx_http_affiliate_zone_find(cf, &name);
     if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->clicks_size = size / 8;
+    zone->unique_size = size / 16;
+    zone->orders_size = size / 32;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        size_t  *sp;
+
+        if (ngx_strncmp(value[i].data, "clicks=", 7) == 0) {
+            sp = &zone->clicks_size;
+            s.data = value[i].data + 7;
+
+        } else if (ngx_strncmp(value[i].data, "unique=", 7) == 0) {
+            sp = &zone->unique_size;
+            s.data = value[i].data + 7;
+
+        } else if (ngx_strncmp(value[i].data, "orders=", 7) == 0) {
+            sp = &zone->orders_size;
+            s.data = value[i].data + 7;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.len = value[i].data + value[i].len - s.data;
+        *sp = ngx_parse_size(&s);
+
+        if (*sp == (size_t) NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid size \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if ((ssize_t) (zone->clicks_size + zone->unique_size + zone->orders_size)
+        > size - NGX_HTTP_AFFILIATE_MIN_SIZE / 2)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "affiliate zone \"%V\": clicks=, unique= and "
+                           "orders= leave less than %uzk for the ring",
+                           &name, (size_t) NGX_HTTP_AFFILIATE_MIN_SIZE / 2048);
         return NGX_CONF_ERROR;
     }
 
@@ -793,6 +984,55 @@ ngx_http_affiliate_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_http_affiliate_status_handler;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_affiliate_unique(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_affiliate_main_conf_t *amcf = conf;
+
+    ngx_str_t  *value;
+
+    if (amcf->unique != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        amcf->unique = 0;
+        return NGX_CONF_OK;
+    }
+
+    amcf->unique = ngx_parse_time(&value[1], 1);
+
+    if (amcf->unique == (time_t) NGX_ERROR || amcf->unique == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_affiliate_capture_handler;
+
+    return NGX_OK;
 }
 
 

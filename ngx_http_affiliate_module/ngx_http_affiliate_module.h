@@ -36,13 +36,66 @@
 #define NGX_HTTP_AFFILIATE_HAS_UTM_CAMPAIGN  0x10
 
 
+#define NGX_HTTP_AFFILIATE_CURRENCIES    32
+
+
 typedef enum {
     NGX_HTTP_AFFILIATE_CLICKS = 0,
     NGX_HTTP_AFFILIATE_MISSES,
     NGX_HTTP_AFFILIATE_DROPPED,
     NGX_HTTP_AFFILIATE_GEO_MISSES,
+    NGX_HTTP_AFFILIATE_UNIQUE_CLICKS,
+    NGX_HTTP_AFFILIATE_BOT_CLICKS,
+    NGX_HTTP_AFFILIATE_LANDINGS,
+    NGX_HTTP_AFFILIATE_CONVERSIONS,
+    NGX_HTTP_AFFILIATE_DUPLICATE_ORDERS,
+    NGX_HTTP_AFFILIATE_REJECTED,
+    NGX_HTTP_AFFILIATE_INVALID_COOKIES,
+    NGX_HTTP_AFFILIATE_UNAUTHENTICATED,
+    NGX_HTTP_AFFILIATE_INVALID_CONVERSIONS,
     NGX_HTTP_AFFILIATE_NCOUNTERS
 } ngx_http_affiliate_counter_e;
+
+
+/*
+ * A bounded table of recent keys in shared memory (unique clicks,
+ * orders, click ids): direct-mapped, each entry guarded by a version
+ * that is odd while a writer fills it.  Writers never wait: a busy
+ * entry is skipped.  See docs/internals.md.
+ */
+
+typedef struct {
+    uint64_t                         version;
+    uint64_t                         key;
+    int64_t                          time;
+} ngx_http_affiliate_entry_t;
+
+
+typedef struct {
+    uint64_t                         n;
+    size_t                           size;          /* entry size */
+    u_char                          *entries;
+} ngx_http_affiliate_table_t;
+
+
+/* the click index entry's payload */
+typedef struct {
+    ngx_http_affiliate_entry_t       e;
+    u_char                           click_id[NGX_HTTP_AFFILIATE_ULID_LEN];
+    u_char                           creator_len;
+    u_char                           campaign_len;
+    u_char                           creator[64];
+    u_char                           campaign[128];
+} ngx_http_affiliate_click_entry_t;
+
+
+typedef struct {
+    uint32_t                         code;          /* "EUR" as bytes */
+    uint32_t                         pad;
+    uint64_t                         units;
+    uint64_t                         frac;          /* 1/10000 */
+    uint64_t                         count;
+} ngx_http_affiliate_revenue_t;
 
 
 /* one counter a cache line pair, as stub_status keeps them apart */
@@ -83,6 +136,13 @@ typedef struct {
 
     ngx_http_affiliate_counter_t     counters[NGX_HTTP_AFFILIATE_NCOUNTERS];
 
+    ngx_http_affiliate_revenue_t     revenue[NGX_HTTP_AFFILIATE_CURRENCIES];
+
+    uint64_t                         salt;
+    ngx_http_affiliate_table_t       clicks;
+    ngx_http_affiliate_table_t       unique;
+    ngx_http_affiliate_table_t       orders;
+
     uint64_t                         nslots;
     ngx_http_affiliate_slot_t       *slots;
 } ngx_http_affiliate_sh_t;
@@ -92,6 +152,10 @@ typedef struct {
     ngx_str_t                        name;
     ngx_shm_zone_t                  *shm_zone;
     ngx_http_affiliate_sh_t         *sh;
+
+    size_t                           clicks_size;
+    size_t                           unique_size;
+    size_t                           orders_size;
 
     ngx_open_file_t                 *file;
     ngx_str_t                        log_path;
@@ -155,7 +219,28 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                        name;
+    ngx_str_t                        domain;
+    ngx_str_t                        path;
+    time_t                           max_age;
+    ngx_str_t                        samesite;
+    unsigned                         secure:1;
+    unsigned                         httponly:1;
+    ngx_http_complex_value_t        *consent;
+} ngx_http_affiliate_cookie_t;
+
+
+typedef struct {
     ngx_array_t                      zones;  /* ngx_http_affiliate_zone_t * */
+
+    ngx_str_t                        secret;
+    ngx_str_t                        postback_key;
+    void                            *secret_mac;    /* EVP_MAC_CTX */
+    void                            *postback_mac;
+
+    ngx_array_t                     *bot_ua;        /* ngx_regex_elt_t */
+    time_t                           window;
+    time_t                           unique;
 } ngx_http_affiliate_main_conf_t;
 
 
@@ -168,7 +253,44 @@ typedef struct {
     ngx_http_affiliate_zone_t       *redirect_zone;
     ngx_uint_t                       redirect_status;
     ngx_http_affiliate_zone_t       *status_zone;
+
+    ngx_array_t                     *rules;  /* ngx_http_affiliate_rule_t */
+    ngx_array_t                     *allow_hosts;   /* ngx_str_t */
+
+    ngx_http_affiliate_cookie_t     *cookie;
+    ngx_uint_t                       attribution;
+    ngx_flag_t                       anonymize_ip;
+
+    ngx_http_affiliate_zone_t       *capture_zone;
+    ngx_str_t                        capture_creator;
+    ngx_str_t                        capture_campaign;
+    ngx_flag_t                       capture_strip;
+
+    ngx_http_affiliate_zone_t       *conversion_zone;
+    ngx_flag_t                       conversion_gif;
 } ngx_http_affiliate_loc_conf_t;
+
+
+#define NGX_HTTP_AFFILIATE_LAST_CLICK   0
+#define NGX_HTTP_AFFILIATE_FIRST_CLICK  1
+
+
+typedef struct {
+    ngx_http_regex_t                *regex;
+    ngx_http_complex_value_t         dest;
+    ngx_http_complex_value_t        *creator;
+    ngx_http_complex_value_t        *campaign;
+    ngx_uint_t                       status;
+    u_char                          *file;
+    ngx_uint_t                       line;
+    unsigned                         variable_host:1;
+} ngx_http_affiliate_rule_t;
+
+
+/* a three-state JSON boolean */
+#define NGX_HTTP_AFFILIATE_NULL   0
+#define NGX_HTTP_AFFILIATE_FALSE  1
+#define NGX_HTTP_AFFILIATE_TRUE   2
 
 
 typedef struct {
@@ -177,8 +299,21 @@ typedef struct {
     ngx_str_t                        creator;
     ngx_str_t                        campaign;
     ngx_str_t                        location;
+    ngx_str_t                        ip;            /* anonymized */
     ngx_http_affiliate_geo_t         geo;
     ngx_uint_t                       status;
+    ngx_uint_t                       rule;          /* 1-based, 0: none */
+
+    char                            *bot_reason;    /* NULL: a person */
+    char                            *cookie;        /* set, kept, ... */
+    char                            *source;        /* postback, pixel */
+    ngx_str_t                        order_id;
+    ngx_str_t                        amount;
+    ngx_str_t                        currency;
+
+    unsigned                         unique:2;
+    unsigned                         attributed:2;
+    unsigned                         duplicate:2;
     unsigned                         has_click_id:1;
     unsigned                         geo_done:1;
 } ngx_http_affiliate_ctx_t;
@@ -186,14 +321,27 @@ typedef struct {
 
 typedef enum {
     NGX_HTTP_AFFILIATE_CLICK = 0,
-    NGX_HTTP_AFFILIATE_MISS
+    NGX_HTTP_AFFILIATE_MISS,
+    NGX_HTTP_AFFILIATE_LANDING,
+    NGX_HTTP_AFFILIATE_CONVERSION
 } ngx_http_affiliate_type_e;
+
+
+/* a verified attribution cookie */
+typedef struct {
+    ngx_str_t                        click_id;
+    ngx_str_t                        creator;
+    ngx_str_t                        campaign;
+    time_t                           time;
+} ngx_http_affiliate_cookie_value_t;
 
 
 /* ngx_http_affiliate_module.c */
 ngx_http_affiliate_ctx_t *ngx_http_affiliate_get_ctx(ngx_http_request_t *r);
 ngx_http_affiliate_zone_t *ngx_http_affiliate_zone_find(ngx_conf_t *cf,
     ngx_str_t *name);
+ngx_http_affiliate_zone_t *ngx_http_affiliate_zone_param(ngx_conf_t *cf,
+    ngx_str_t *value);
 
 /* ngx_http_affiliate_links.c */
 char *ngx_http_affiliate_links_file(ngx_conf_t *cf,
@@ -238,6 +386,55 @@ ngx_int_t ngx_http_affiliate_ring_init_process(ngx_cycle_t *cycle,
     ngx_http_affiliate_zone_t *zone);
 void ngx_http_affiliate_ring_exit_process(ngx_cycle_t *cycle,
     ngx_http_affiliate_zone_t *zone);
+
+/* ngx_http_affiliate_rules.c */
+char *ngx_http_affiliate_rule(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_affiliate_allow_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_affiliate_rules_check(ngx_conf_t *cf,
+    ngx_http_affiliate_loc_conf_t *alcf);
+ngx_int_t ngx_http_affiliate_rules_find(ngx_http_request_t *r,
+    ngx_http_affiliate_loc_conf_t *alcf, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_dest_t *dest, ngx_uint_t *status);
+
+/* ngx_http_affiliate_attr.c */
+char *ngx_http_affiliate_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_affiliate_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_affiliate_bot_ua(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_affiliate_attr_init(ngx_conf_t *cf,
+    ngx_http_affiliate_main_conf_t *amcf);
+void ngx_http_affiliate_click(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_type_e type);
+ngx_int_t ngx_http_affiliate_cookie_get(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_cookie_value_t *cv);
+ngx_int_t ngx_http_affiliate_hmac(void *mac, u_char *data, size_t len,
+    u_char *out);
+ngx_int_t ngx_http_affiliate_capture_handler(ngx_http_request_t *r);
+char *ngx_http_affiliate_capture(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+uint64_t ngx_http_affiliate_hash(uint64_t h, u_char *data, size_t len);
+void ngx_http_affiliate_anonymize(ngx_http_request_t *r,
+    ngx_http_affiliate_ctx_t *ctx);
+
+/* ngx_http_affiliate_table.c */
+void ngx_http_affiliate_table_init(ngx_http_affiliate_table_t *t,
+    u_char *mem, size_t size, size_t entry_size);
+ngx_uint_t ngx_http_affiliate_table_seen(ngx_http_affiliate_table_t *t,
+    uint64_t key, time_t now, time_t window);
+void ngx_http_affiliate_click_index_add(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_ctx_t *ctx);
+ngx_int_t ngx_http_affiliate_click_index_find(ngx_http_affiliate_sh_t *sh,
+    ngx_str_t *click_id, time_t window, ngx_pool_t *pool,
+    ngx_str_t *creator, ngx_str_t *campaign);
+
+/* ngx_http_affiliate_conversion.c */
+char *ngx_http_affiliate_conversion(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_affiliate_status.c */
 ngx_int_t ngx_http_affiliate_status_handler(ngx_http_request_t *r);

@@ -19,9 +19,10 @@
 #define NGX_HTTP_AFFILIATE_REFERER_OUT   512
 #define NGX_HTTP_AFFILIATE_HOST_OUT      256
 #define NGX_HTTP_AFFILIATE_GEO_OUT       160
+#define NGX_HTTP_AFFILIATE_ORDER_OUT     160
 
 /* room kept for the fields after the variable ones and "seq" */
-#define NGX_HTTP_AFFILIATE_TAIL_OUT      320
+#define NGX_HTTP_AFFILIATE_TAIL_OUT      512
 
 
 static u_char *ngx_http_affiliate_json_field(u_char *p, u_char *end,
@@ -33,7 +34,11 @@ static u_char  ngx_http_affiliate_base32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 static u_char  ngx_http_affiliate_hex[] = "0123456789abcdef";
 
-static char   *ngx_http_affiliate_types[] = { "click", "miss" };
+static char   *ngx_http_affiliate_types[] = {
+    "click", "miss", "landing", "conversion"
+};
+
+static char   *ngx_http_affiliate_bools[] = { "null", "false", "true" };
 
 
 /*
@@ -243,16 +248,15 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
     uint64_t seq, u_char *buf, size_t size)
 {
     u_char      *p, *end;
-    ngx_str_t   *ua, *referer, *host, click_id;
+    ngx_str_t   *ua, *referer, *host, click_id, s;
     ngx_time_t  *tp;
-    ngx_uint_t   truncated, click;
+    ngx_uint_t   truncated;
 
     static time_t  cached_sec = -1;
     static u_char  cached_ts[sizeof("1970-09-28T12:00:00.")];
 
     end = buf + size - NGX_HTTP_AFFILIATE_TAIL_OUT;
     truncated = 0;
-    click = (type == NGX_HTTP_AFFILIATE_CLICK);
 
     tp = ngx_timeofday();
 
@@ -280,19 +284,25 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
     p = ngx_http_affiliate_field(p, end, ",\"link\":", &ctx->link,
                                  NGX_HTTP_AFFILIATE_LINK_OUT, &truncated);
     p = ngx_http_affiliate_field(p, end, ",\"creator\":",
-                                 click ? &ctx->creator : NULL,
+                                 ctx->creator.len ? &ctx->creator : NULL,
                                  NGX_HTTP_AFFILIATE_NAME_OUT, &truncated);
     p = ngx_http_affiliate_field(p, end, ",\"campaign\":",
-                                 click ? &ctx->campaign : NULL,
+                                 ctx->campaign.len ? &ctx->campaign : NULL,
                                  NGX_HTTP_AFFILIATE_NAME_OUT, &truncated);
     p = ngx_http_affiliate_field(p, end, ",\"dest\":",
-                                 click ? &ctx->location : NULL,
+                                 ctx->location.len ? &ctx->location : NULL,
                                  NGX_HTTP_AFFILIATE_DEST_OUT, &truncated);
 
-    p = ngx_sprintf(p, ",\"status\":%ui", ctx->status);
+    if (ctx->status) {
+        p = ngx_sprintf(p, ",\"status\":%ui", ctx->status);
+
+    } else {
+        p = ngx_cpymem(p, ",\"status\":null", sizeof(",\"status\":null") - 1);
+    }
 
     p = ngx_http_affiliate_field(p, end, ",\"ip\":",
-                                 &r->connection->addr_text,
+                                 ctx->ip.len ? &ctx->ip
+                                             : &r->connection->addr_text,
                                  NGX_HTTP_AFFILIATE_HOST_OUT, &truncated);
     p = ngx_http_affiliate_field(p, end, ",\"ua\":", ua,
                                  NGX_HTTP_AFFILIATE_UA_OUT, &truncated);
@@ -319,6 +329,59 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
     } else {
         p = ngx_cpymem(p, ",\"asn\":null", sizeof(",\"asn\":null") - 1);
     }
+
+    if (ctx->rule) {
+        p = ngx_sprintf(p, ",\"rule\":%ui", ctx->rule);
+
+    } else {
+        p = ngx_cpymem(p, ",\"rule\":null", sizeof(",\"rule\":null") - 1);
+    }
+
+    p = ngx_sprintf(p, ",\"bot\":%s", ctx->bot_reason ? "true" : "false");
+
+    if (ctx->bot_reason) {
+        p = ngx_sprintf(p, ",\"bot_reason\":\"%s\"", ctx->bot_reason);
+
+    } else {
+        p = ngx_cpymem(p, ",\"bot_reason\":null",
+                       sizeof(",\"bot_reason\":null") - 1);
+    }
+
+    p = ngx_sprintf(p, ",\"unique\":%s",
+                    ngx_http_affiliate_bools[ctx->unique]);
+
+    if (ctx->cookie) {
+        p = ngx_sprintf(p, ",\"cookie\":\"%s\"", ctx->cookie);
+
+    } else {
+        p = ngx_cpymem(p, ",\"cookie\":null", sizeof(",\"cookie\":null") - 1);
+    }
+
+    if (ctx->source) {
+        p = ngx_sprintf(p, ",\"source\":\"%s\"", ctx->source);
+
+    } else {
+        p = ngx_cpymem(p, ",\"source\":null", sizeof(",\"source\":null") - 1);
+    }
+
+    p = ngx_http_affiliate_field(p, end + NGX_HTTP_AFFILIATE_ORDER_OUT,
+                                 ",\"order_id\":",
+                                 ctx->order_id.len ? &ctx->order_id : NULL,
+                                 NGX_HTTP_AFFILIATE_ORDER_OUT, &truncated);
+
+    s = ctx->amount;
+    p = ngx_http_affiliate_field(p, end + NGX_HTTP_AFFILIATE_ORDER_OUT,
+                                 ",\"amount\":", s.len ? &s : NULL,
+                                 32, &truncated);
+
+    s = ctx->currency;
+    p = ngx_http_affiliate_field(p, end + NGX_HTTP_AFFILIATE_ORDER_OUT,
+                                 ",\"currency\":", s.len ? &s : NULL,
+                                 8, &truncated);
+
+    p = ngx_sprintf(p, ",\"attributed\":%s,\"duplicate\":%s",
+                    ngx_http_affiliate_bools[ctx->attributed],
+                    ngx_http_affiliate_bools[ctx->duplicate]);
 
     p = ngx_sprintf(p, ",\"truncated\":%s,\"seq\":%uL}\n",
                     truncated ? "true" : "false", seq);

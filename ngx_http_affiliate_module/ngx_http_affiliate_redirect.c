@@ -9,6 +9,9 @@
 #include "ngx_http_affiliate_module.h"
 
 
+static ngx_int_t ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_dest_t *dest, ngx_uint_t status);
 static ngx_int_t ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx);
 
@@ -22,7 +25,8 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
     u_char                         *p, *last;
     ngx_int_t                       rc;
     ngx_str_t                       slug;
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, status;
+    ngx_http_affiliate_dest_t       rule_dest;
     ngx_http_affiliate_ctx_t       *ctx;
     ngx_http_affiliate_link_t      *link;
     ngx_http_affiliate_zone_t      *zone;
@@ -86,6 +90,23 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
     link = ngx_http_affiliate_links_find(ascf->links, &slug);
 
     if (link == NULL) {
+        rc = ngx_http_affiliate_rules_find(r, alcf, ctx, &rule_dest, &status);
+
+        if (rc == NGX_OK) {
+            ctx->link = r->uri;
+            return ngx_http_affiliate_redirect_to(r, zone, ctx, &rule_dest,
+                                                  status);
+        }
+
+        if (rc == NGX_HTTP_BAD_REQUEST) {
+            ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_REJECTED);
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        if (rc != NGX_DECLINED) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         ctx->status = NGX_HTTP_NOT_FOUND;
 
         ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_MISSES);
@@ -107,24 +128,35 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
         }
     }
 
-    ngx_http_affiliate_ulid(ctx->click_id);
-    ctx->has_click_id = 1;
-
     ctx->creator = link->creator;
     ctx->campaign = link->campaign;
 
-    if (ngx_http_affiliate_location(r, dest, &link->creator,
-                                    &link->campaign, ctx->click_id,
-                                    &ctx->location)
+    return ngx_http_affiliate_redirect_to(r, zone, ctx, dest, 0);
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_dest_t *dest, ngx_uint_t status)
+{
+    ngx_http_affiliate_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_affiliate_module);
+
+    ngx_http_affiliate_ulid(ctx->click_id);
+    ctx->has_click_id = 1;
+
+    if (ngx_http_affiliate_location(r, dest, &ctx->creator, &ctx->campaign,
+                                    ctx->click_id, &ctx->location)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->status = alcf->redirect_status;
+    ctx->status = status ? status : alcf->redirect_status;
 
-    ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_CLICKS);
-    ngx_http_affiliate_record(r, zone, ctx, NGX_HTTP_AFFILIATE_CLICK);
+    ngx_http_affiliate_click(r, zone, ctx, NGX_HTTP_AFFILIATE_CLICK);
 
     return ngx_http_affiliate_send_redirect(r, ctx);
 }
@@ -184,7 +216,7 @@ ngx_http_affiliate_location(ngx_http_request_t *r,
         sep = '&';
     }
 
-    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_UTM_SOURCE)) {
+    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_UTM_SOURCE) && creator->len) {
         if (sep) {
             *p++ = sep;
         }
@@ -205,7 +237,9 @@ ngx_http_affiliate_location(ngx_http_request_t *r,
         sep = '&';
     }
 
-    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_UTM_CAMPAIGN)) {
+    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_UTM_CAMPAIGN)
+        && campaign->len)
+    {
         if (sep) {
             *p++ = sep;
         }

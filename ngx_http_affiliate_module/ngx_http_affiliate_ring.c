@@ -9,12 +9,16 @@
 
 #include "ngx_http_affiliate_module.h"
 
+#include <openssl/rand.h>
+
 
 #define NGX_HTTP_AFFILIATE_BUF_SIZE     (512 * 1024)
 #define NGX_HTTP_AFFILIATE_ALERT_EVERY  60
 #define NGX_HTTP_AFFILIATE_EXIT_WAIT    2000
 
 
+static ngx_int_t ngx_http_affiliate_zone_table(ngx_slab_pool_t *shpool,
+    ngx_http_affiliate_table_t *t, size_t size, size_t entry_size);
 static ngx_uint_t ngx_http_affiliate_lock(ngx_http_affiliate_sh_t *sh);
 static void ngx_http_affiliate_unlock(ngx_http_affiliate_sh_t *sh);
 static void ngx_http_affiliate_flush(ngx_http_affiliate_zone_t *zone,
@@ -45,6 +49,18 @@ ngx_http_affiliate_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     if (ozone) {
         /* a reload: adopt the ring, old workers may still be writing */
         zone->sh = ozone->sh;
+
+        if (zone->sh->clicks.n != zone->clicks_size / zone->sh->clicks.size
+            || zone->sh->unique.n != zone->unique_size / zone->sh->unique.size
+            || zone->sh->orders.n != zone->orders_size / zone->sh->orders.size)
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "affiliate zone \"%V\" cannot change its clicks=, "
+                          "unique= or orders= sizes on reload; restart "
+                          "nginx or give the zone a new name", &zone->name);
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
     }
 
@@ -70,6 +86,25 @@ ngx_http_affiliate_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_sprintf(shpool->log_ctx, " in affiliate zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
+    if (RAND_bytes((u_char *) &sh->salt, sizeof(sh->salt)) != 1) {
+        sh->salt = (uint64_t) ngx_random() << 32 ^ ngx_random() ^ ngx_time();
+    }
+
+    if (ngx_http_affiliate_zone_table(shpool, &sh->clicks, zone->clicks_size,
+                                      sizeof(ngx_http_affiliate_click_entry_t))
+        != NGX_OK
+        || ngx_http_affiliate_zone_table(shpool, &sh->unique,
+                                         zone->unique_size,
+                                         sizeof(ngx_http_affiliate_entry_t))
+           != NGX_OK
+        || ngx_http_affiliate_zone_table(shpool, &sh->orders,
+                                         zone->orders_size,
+                                         sizeof(ngx_http_affiliate_entry_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* carve every page left into slots, once */
 
     sh->nslots = shpool->pfree * ngx_pagesize
@@ -87,6 +122,25 @@ ngx_http_affiliate_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     shpool->data = sh;
     zone->sh = sh;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_zone_table(ngx_slab_pool_t *shpool,
+    ngx_http_affiliate_table_t *t, size_t size, size_t entry_size)
+{
+    u_char  *mem;
+
+    size = size / entry_size * entry_size;
+
+    mem = ngx_slab_calloc(shpool, size);
+    if (mem == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_affiliate_table_init(t, mem, size, entry_size);
 
     return NGX_OK;
 }

@@ -12,12 +12,23 @@
 #define ngx_http_affiliate_load(v)  __atomic_load_n(&(v), __ATOMIC_RELAXED)
 
 
+/* the names of the counters from NGX_HTTP_AFFILIATE_GEO_MISSES on */
+static char  *ngx_http_affiliate_counters[] = {
+    "clicks", "misses", "dropped", "geo_misses", "unique_clicks",
+    "bot_clicks", "landings", "conversions", "duplicate_orders", "rejected",
+    "invalid_cookies", "unauthenticated", "invalid_conversions"
+};
+
+
 ngx_int_t
 ngx_http_affiliate_status_handler(ngx_http_request_t *r)
 {
     size_t                          len;
     u_char                         *p;
-    uint64_t                        head, tail, used;
+    uint32_t                        code;
+    uint64_t                        head, tail, used, units, frac;
+    ngx_uint_t                      i, n;
+    ngx_http_affiliate_revenue_t   *rv;
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
     ngx_msec_t                      last;
@@ -46,7 +57,8 @@ ngx_http_affiliate_status_handler(ngx_http_request_t *r)
     last = ngx_http_affiliate_load(sh->last_flush);
 
     len = sizeof("{\"zone\":\"\",") + zone->name.len
-          + 32 * (sizeof(",\"geo_misses\":") + NGX_INT64_LEN)
+          + 32 * (sizeof(",\"invalid_conversions\":") + NGX_INT64_LEN)
+          + NGX_HTTP_AFFILIATE_CURRENCIES * (2 * NGX_INT64_LEN + 16)
           + sizeof(",\"last_flush\":\"1970-09-28T12:00:00.000Z\"}\n");
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -74,9 +86,33 @@ ngx_http_affiliate_status_handler(ngx_http_request_t *r)
                     sh->nslots, ngx_min(used, sh->nslots),
                     (size_t) NGX_HTTP_AFFILIATE_SLOT_SIZE);
 
-    p = ngx_sprintf(p, ",\"geo_misses\":%uL",
-                    ngx_http_affiliate_load(
-                        sh->counters[NGX_HTTP_AFFILIATE_GEO_MISSES].value));
+    for (i = NGX_HTTP_AFFILIATE_GEO_MISSES; i < NGX_HTTP_AFFILIATE_NCOUNTERS;
+         i++)
+    {
+        p = ngx_sprintf(p, ",\"%s\":%uL", ngx_http_affiliate_counters[i],
+                        ngx_http_affiliate_load(sh->counters[i].value));
+    }
+
+    p = ngx_cpymem(p, ",\"revenue\":{", sizeof(",\"revenue\":{") - 1);
+
+    for (i = 0, n = 0; i < NGX_HTTP_AFFILIATE_CURRENCIES; i++) {
+        rv = &sh->revenue[i];
+        code = ngx_http_affiliate_load(rv->code);
+
+        if (code == 0) {
+            continue;
+        }
+
+        units = ngx_http_affiliate_load(rv->units);
+        frac = ngx_http_affiliate_load(rv->frac);
+
+        p = ngx_sprintf(p, "%s\"%c%c%c\":\"%uL.%04uL\"", n++ ? "," : "",
+                        (int) (code >> 16) & 0xff, (int) (code >> 8) & 0xff,
+                        (int) code & 0xff, units + frac / 10000,
+                        frac % 10000);
+    }
+
+    *p++ = '}';
 
     p = ngx_sprintf(p, ",\"bytes_written\":%uL",
                     ngx_http_affiliate_load(sh->bytes));

@@ -1,0 +1,205 @@
+
+/*
+ * Copyright (C) ngx_http_affiliate_module authors
+ *
+ * Bounded tables of recent keys in shared memory: unique clicks, orders
+ * and the click-id index.  Direct-mapped: a new key takes the place of
+ * whatever shared its slot, so the table never fills and never fails.
+ * Each entry is a seqlock: a writer makes the version odd with a
+ * compare-and-swap, fills the entry, and makes it even again; readers
+ * retry nothing, a torn read is simply "not found".  A writer killed
+ * mid-write leaves one entry odd for good: that entry is lost, nothing
+ * waits for it.
+ */
+
+
+#include "ngx_http_affiliate_module.h"
+
+
+static ngx_http_affiliate_entry_t *ngx_http_affiliate_table_entry(
+    ngx_http_affiliate_table_t *t, uint64_t key);
+
+
+void
+ngx_http_affiliate_table_init(ngx_http_affiliate_table_t *t, u_char *mem,
+    size_t size, size_t entry_size)
+{
+    t->size = entry_size;
+    t->n = size / entry_size;
+    t->entries = mem;
+}
+
+
+static ngx_http_affiliate_entry_t *
+ngx_http_affiliate_table_entry(ngx_http_affiliate_table_t *t, uint64_t key)
+{
+    return (ngx_http_affiliate_entry_t *)
+               (t->entries + (key % t->n) * t->size);
+}
+
+
+/*
+ * Returns 1 if key was stored less than window seconds ago; otherwise
+ * stores it with the time now and returns 0.
+ */
+
+ngx_uint_t
+ngx_http_affiliate_table_seen(ngx_http_affiliate_table_t *t, uint64_t key,
+    time_t now, time_t window)
+{
+    uint64_t                     v, k;
+    int64_t                      tm;
+    ngx_http_affiliate_entry_t  *e;
+
+    if (t->n == 0) {
+        return 0;
+    }
+
+    e = ngx_http_affiliate_table_entry(t, key);
+
+    v = __atomic_load_n(&e->version, __ATOMIC_ACQUIRE);
+
+    if (v & 1) {
+        return 0;
+    }
+
+    k = __atomic_load_n(&e->key, __ATOMIC_RELAXED);
+    tm = __atomic_load_n(&e->time, __ATOMIC_RELAXED);
+
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+
+    if (__atomic_load_n(&e->version, __ATOMIC_RELAXED) == v
+        && k == key && now - tm < window)
+    {
+        return 1;
+    }
+
+    if (__atomic_compare_exchange_n(&e->version, &v, v + 1, 0,
+                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    {
+        __atomic_store_n(&e->key, key, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->time, (int64_t) now, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->version, v + 2, __ATOMIC_RELEASE);
+    }
+
+    return 0;
+}
+
+
+void
+ngx_http_affiliate_click_index_add(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_ctx_t *ctx)
+{
+    uint64_t                           v, key;
+    ngx_http_affiliate_click_entry_t  *ce;
+
+    if (sh->clicks.n == 0) {
+        return;
+    }
+
+    key = ngx_http_affiliate_hash(sh->salt, ctx->click_id,
+                                  NGX_HTTP_AFFILIATE_ULID_LEN);
+
+    ce = (ngx_http_affiliate_click_entry_t *)
+             ngx_http_affiliate_table_entry(&sh->clicks, key);
+
+    v = __atomic_load_n(&ce->e.version, __ATOMIC_ACQUIRE);
+
+    if ((v & 1)
+        || !__atomic_compare_exchange_n(&ce->e.version, &v, v + 1, 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    {
+        return;
+    }
+
+    ce->e.key = key;
+    ce->e.time = ngx_time();
+
+    ngx_memcpy(ce->click_id, ctx->click_id, NGX_HTTP_AFFILIATE_ULID_LEN);
+
+    ce->creator_len = (u_char) ngx_min(ctx->creator.len, sizeof(ce->creator));
+    ngx_memcpy(ce->creator, ctx->creator.data, ce->creator_len);
+
+    ce->campaign_len = (u_char) ngx_min(ctx->campaign.len,
+                                        sizeof(ce->campaign));
+    ngx_memcpy(ce->campaign, ctx->campaign.data, ce->campaign_len);
+
+    __atomic_store_n(&ce->e.version, v + 2, __ATOMIC_RELEASE);
+}
+
+
+ngx_int_t
+ngx_http_affiliate_click_index_find(ngx_http_affiliate_sh_t *sh,
+    ngx_str_t *click_id, time_t window, ngx_pool_t *pool,
+    ngx_str_t *creator, ngx_str_t *campaign)
+{
+    u_char                            *p;
+    uint64_t                           v, key;
+    ngx_http_affiliate_click_entry_t  *ce, copy;
+
+    if (sh->clicks.n == 0 || click_id->len != NGX_HTTP_AFFILIATE_ULID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    key = ngx_http_affiliate_hash(sh->salt, click_id->data, click_id->len);
+
+    ce = (ngx_http_affiliate_click_entry_t *)
+             ngx_http_affiliate_table_entry(&sh->clicks, key);
+
+    v = __atomic_load_n(&ce->e.version, __ATOMIC_ACQUIRE);
+
+    if (v & 1) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(&copy, ce, sizeof(ngx_http_affiliate_click_entry_t));
+
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+
+    if (__atomic_load_n(&ce->e.version, __ATOMIC_RELAXED) != v
+        || copy.e.key != key
+        || ngx_time() - copy.e.time >= window
+        || ngx_memcmp(copy.click_id, click_id->data, click_id->len) != 0
+        || copy.creator_len > sizeof(copy.creator)
+        || copy.campaign_len > sizeof(copy.campaign))
+    {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(pool, copy.creator_len + copy.campaign_len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    creator->data = p;
+    creator->len = copy.creator_len;
+    p = ngx_cpymem(p, copy.creator, copy.creator_len);
+
+    campaign->data = p;
+    campaign->len = copy.campaign_len;
+    ngx_memcpy(p, copy.campaign, copy.campaign_len);
+
+    return NGX_OK;
+}
+
+
+/* FNV-1a seeded with the zone's random salt, then a 64-bit finalizer */
+
+uint64_t
+ngx_http_affiliate_hash(uint64_t h, u_char *data, size_t len)
+{
+    h ^= 0xcbf29ce484222325ULL;
+
+    while (len--) {
+        h ^= *data++;
+        h *= 0x100000001b3ULL;
+    }
+
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+
+    return h;
+}
