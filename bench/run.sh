@@ -84,11 +84,15 @@ conf "" ""
 scenario core /go/
 conf "affiliate_geoip $dir/city.mmdb;" ""
 scenario geo-city /go/
-if grep -q affiliate_rule "$top/docs/directives.md" 2>/dev/null; then
-    conf "affiliate_cookie aff max_age=30d; affiliate_secret $dir/secret.key;
+head -c 48 /dev/urandom | base64 > "$dir/secret.key"
+chmod 600 "$dir/secret.key"
+conf "affiliate_secret $dir/secret.key;
+    affiliate_cookie aff max_age=30d;
     affiliate_unique 24h;" \
-         "location /r/ { affiliate_rule \"^/r/(?<slug>l[0-9]+)\$\" https://brand.example/p/\$slug creator=\$slug campaign=bench; affiliate_redirect zone=aff; }"
-    head -c 48 /dev/urandom > "$dir/secret.key"; chmod 600 "$dir/secret.key"
-    scenario attribution /r/
-fi
+     "location /r/ {
+            affiliate_rule \"^/r/(?<slug>l[0-9]+)\$\"
+                https://brand.example/p/\$slug creator=\$slug campaign=bench;
+            affiliate_redirect zone=aff;
+        }"
+scenario attribution /r/
 echo "records written: $(wc -l < "$dir/affiliate.log")"

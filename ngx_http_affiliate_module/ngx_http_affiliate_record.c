@@ -11,13 +11,13 @@
 #include <openssl/rand.h>
 
 
-/* field limits, in bytes of escaped JSON output, quotes included */
-#define NGX_HTTP_AFFILIATE_LINK_OUT      256
+/* field limits, in bytes of escaped JSON output, quotes excluded */
+#define NGX_HTTP_AFFILIATE_LINK_OUT      128
 #define NGX_HTTP_AFFILIATE_NAME_OUT      320
-#define NGX_HTTP_AFFILIATE_DEST_OUT      1536
+#define NGX_HTTP_AFFILIATE_DEST_OUT      1024
 #define NGX_HTTP_AFFILIATE_UA_OUT        512
 #define NGX_HTTP_AFFILIATE_REFERER_OUT   512
-#define NGX_HTTP_AFFILIATE_HOST_OUT      256
+#define NGX_HTTP_AFFILIATE_HOST_OUT      128
 #define NGX_HTTP_AFFILIATE_GEO_OUT       160
 #define NGX_HTTP_AFFILIATE_ORDER_OUT     160
 
@@ -33,6 +33,19 @@ static u_char *ngx_http_affiliate_json_field(u_char *p, u_char *end,
 static u_char  ngx_http_affiliate_base32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 static u_char  ngx_http_affiliate_hex[] = "0123456789abcdef";
+
+
+/* printable ASCII but the quote and the backslash */
+static u_char  ngx_http_affiliate_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0
+};
 
 static char   *ngx_http_affiliate_types[] = {
     "click", "miss", "landing", "conversion"
@@ -139,17 +152,25 @@ ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
     *p++ = '"';
 
     while (src < end) {
-        c = *src;
 
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            if (p == last) {
+        /* a run of bytes that need no escaping is copied at once */
+
+        for (start = src; src < end && ngx_http_affiliate_plain[*src]; src++) {
+            /* void */
+        }
+
+        if (src > start) {
+            if ((size_t) (src - start) > (size_t) (last - p)) {
+                src = start + (last - p);
+                p = ngx_cpymem(p, start, src - start);
                 goto cut;
             }
 
-            *p++ = c;
-            src++;
+            p = ngx_cpymem(p, start, src - start);
             continue;
         }
+
+        c = *src;
 
         if (c < 0x80) {
             need = (c == '"' || c == '\\' || c == '\n' || c == '\r'
@@ -225,7 +246,7 @@ ngx_http_affiliate_json_field(u_char *p, u_char *end, const char *key,
         return ngx_cpymem(p, "null", 4);
     }
 
-    last = p + max;
+    last = p + max + 2;
 
     if (last > end) {
         /* the record is full: at worst an empty string, in the tail room */
@@ -279,7 +300,7 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
 
     p = ngx_http_affiliate_field(p, end, ",\"click_id\":",
                                  ctx->has_click_id ? &click_id : NULL,
-                                 NGX_HTTP_AFFILIATE_ULID_LEN + 2,
+                                 NGX_HTTP_AFFILIATE_ULID_LEN,
                                  &truncated);
     p = ngx_http_affiliate_field(p, end, ",\"link\":", &ctx->link,
                                  NGX_HTTP_AFFILIATE_LINK_OUT, &truncated);
