@@ -336,13 +336,12 @@ ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
     *p = '.';
     p += 1 + NGX_HTTP_AFFILIATE_SIG_LEN;
 
-    p = ngx_sprintf(p, "; Max-Age=%T", max_age);
+    p = ngx_sprintf(p, "; Max-Age=%T; Path=%V; SameSite=%V", max_age,
+                    &c->path, &c->samesite);
 
     if (c->domain.len) {
         p = ngx_sprintf(p, "; Domain=%V", &c->domain);
     }
-
-    p = ngx_sprintf(p, "; Path=%V; SameSite=%V", &c->path, &c->samesite);
 
     if (c->secure) {
         p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
@@ -599,14 +598,7 @@ ngx_http_affiliate_capture_handler(ngx_http_request_t *r)
     ctx->creator = creator;
     ctx->campaign = campaign;
 
-    if (!ctx->geo_done) {
-        if (ngx_http_affiliate_geo_lookup(r, &ctx->geo) == NGX_ABORT) {
-            ngx_http_affiliate_count(alcf->capture_zone->sh,
-                                     NGX_HTTP_AFFILIATE_GEO_MISSES);
-        }
-
-        ctx->geo_done = 1;
-    }
+    ngx_http_affiliate_geo(r, alcf->capture_zone, ctx);
 
     if (!alcf->capture_strip) {
         ngx_http_affiliate_click(r, alcf->capture_zone, ctx,

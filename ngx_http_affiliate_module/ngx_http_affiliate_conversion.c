@@ -230,7 +230,11 @@ ngx_http_affiliate_conversion_process(ngx_http_request_t *r, ngx_str_t *args)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (alcf->conversion_gif) {
+    if (alcf->conversion_gif
+        && ((a.key.len == 0 && a.sig.len == 0)
+            || ngx_http_affiliate_postback_auth(r, &a) == NGX_OK))
+    {
+        /* a pixel needs no key, but one it carries must be right */
         ctx->source = "pixel";
 
     } else {

@@ -642,7 +642,8 @@ ngx_http_affiliate_geo_get(ngx_http_request_t *r)
     }
 
     if (!ctx->geo_done) {
-        (void) ngx_http_affiliate_geo_lookup(r, &ctx->geo);
+        ctx->geo_miss = (ngx_http_affiliate_geo_lookup(r, &ctx->geo)
+                         == NGX_ABORT);
         ctx->geo_done = 1;
     }
 

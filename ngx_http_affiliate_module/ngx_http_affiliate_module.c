@@ -266,6 +266,25 @@ ngx_http_affiliate_get_ctx(ngx_http_request_t *r)
 }
 
 
+/* the client's geo data for a record; a miss is counted once */
+
+void
+ngx_http_affiliate_geo(ngx_http_request_t *r, ngx_http_affiliate_zone_t *zone,
+    ngx_http_affiliate_ctx_t *ctx)
+{
+    if (!ctx->geo_done) {
+        ctx->geo_miss = (ngx_http_affiliate_geo_lookup(r, &ctx->geo)
+                         == NGX_ABORT);
+        ctx->geo_done = 1;
+    }
+
+    if (ctx->geo_miss) {
+        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_GEO_MISSES);
+        ctx->geo_miss = 0;
+    }
+}
+
+
 static ngx_int_t
 ngx_http_affiliate_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -753,10 +772,11 @@ ngx_http_affiliate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_affiliate_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_str_t                  *value, s;
-    ngx_uint_t                  i;
-    ngx_msec_t                  flush;
-    ngx_http_affiliate_zone_t  *zone;
+    ngx_str_t                        *value, s;
+    ngx_uint_t                        i;
+    ngx_msec_t                        flush;
+    ngx_http_affiliate_zone_t        *zone, **zones;
+    ngx_http_affiliate_main_conf_t   *amcf;
 
     value = cf->args->elts;
 
@@ -811,11 +831,17 @@ ngx_http_affiliate_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (zone->file->flush) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "log \"%V\" is already written by another log "
-                           "directive", &value[1]);
-        return NGX_CONF_ERROR;
+    amcf = conf;
+    zones = amcf->zones.elts;
+
+    for (i = 0; i < amcf->zones.nelts; i++) {
+        if (zones[i] != zone && zones[i]->file == zone->file) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "log \"%V\" is already written by another "
+                               "affiliate_log, of zone \"%V\"", &value[1],
+                               &zones[i]->name);
+            return NGX_CONF_ERROR;
+        }
     }
 
     zone->log_path = value[1];

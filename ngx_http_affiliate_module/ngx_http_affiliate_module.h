@@ -316,6 +316,7 @@ typedef struct {
     unsigned                         duplicate:2;
     unsigned                         has_click_id:1;
     unsigned                         geo_done:1;
+    unsigned                         geo_miss:1;
 } ngx_http_affiliate_ctx_t;
 
 
@@ -338,6 +339,8 @@ typedef struct {
 
 /* ngx_http_affiliate_module.c */
 ngx_http_affiliate_ctx_t *ngx_http_affiliate_get_ctx(ngx_http_request_t *r);
+void ngx_http_affiliate_geo(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx);
 ngx_http_affiliate_zone_t *ngx_http_affiliate_zone_find(ngx_conf_t *cf,
     ngx_str_t *name);
 ngx_http_affiliate_zone_t *ngx_http_affiliate_zone_param(ngx_conf_t *cf,

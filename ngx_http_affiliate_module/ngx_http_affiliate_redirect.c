@@ -79,13 +79,7 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
 
     ctx->link = slug;
 
-    if (!ctx->geo_done) {
-        if (ngx_http_affiliate_geo_lookup(r, &ctx->geo) == NGX_ABORT) {
-            ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_GEO_MISSES);
-        }
-
-        ctx->geo_done = 1;
-    }
+    ngx_http_affiliate_geo(r, zone, ctx);
 
     link = ngx_http_affiliate_links_find(ascf->links, &slug);
 

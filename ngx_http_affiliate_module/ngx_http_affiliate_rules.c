@@ -213,10 +213,9 @@ ngx_http_affiliate_rules_check(ngx_conf_t *cf,
     for (i = 0; i < alcf->rules->nelts; i++) {
         if (rule[i].variable_host) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "affiliate_rule in %s:%ui: the destination's host "
-                          "comes from a variable, which a request could "
-                          "set; list the hosts it may name with "
-                          "\"affiliate_allow_hosts\"",
+                          "affiliate_rule in %s:%ui: destination host comes "
+                          "from a variable; list allowed hosts with "
+                          "affiliate_allow_hosts (a request could set it)",
                           rule[i].file, rule[i].line);
             return NGX_CONF_ERROR;
         }
