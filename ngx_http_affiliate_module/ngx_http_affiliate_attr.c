@@ -295,16 +295,11 @@ ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_http_affiliate_add_header(r, "Set-Cookie", NULL);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Set-Cookie");
     h->value.data = p;
 
     p = ngx_cpymem(p, c->name.data, c->name.len);
@@ -551,7 +546,6 @@ ngx_http_affiliate_capture_handler(ngx_http_request_t *r)
     u_char                         *p, *q, *amp, *last, *eq;
     size_t                          len;
     ngx_str_t                       creator, campaign, uri, *skip;
-    ngx_table_elt_t                *h;
     ngx_http_affiliate_ctx_t       *ctx;
     ngx_http_affiliate_loc_conf_t  *alcf;
 
@@ -681,32 +675,9 @@ ngx_http_affiliate_capture_handler(ngx_http_request_t *r)
     ngx_http_affiliate_click(r, alcf->capture_zone, ctx,
                              NGX_HTTP_AFFILIATE_LANDING);
 
-    ngx_http_clear_location(r);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_affiliate_set_location(r, &uri) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Location");
-    h->value = uri;
-    r->headers_out.location = h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "private, no-store");
 
     return NGX_HTTP_MOVED_TEMPORARILY;
 }

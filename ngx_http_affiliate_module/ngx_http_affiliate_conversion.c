@@ -609,22 +609,15 @@ ngx_http_affiliate_conversion_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
     ngx_chain_t                     out;
-    ngx_table_elt_t                *h;
     ngx_http_affiliate_loc_conf_t  *alcf;
+
+    static ngx_str_t  no_store = ngx_string("private, no-store");
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_affiliate_module);
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_affiliate_add_header(r, "Cache-Control", &no_store) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "private, no-store");
 
     if (alcf->conversion_gif && status == NGX_HTTP_OK) {
         b = ngx_calloc_buf(r->pool);

@@ -363,6 +363,10 @@ char *ngx_http_affiliate_dest_parse(ngx_str_t *url,
 
 /* ngx_http_affiliate_redirect.c */
 ngx_int_t ngx_http_affiliate_redirect_handler(ngx_http_request_t *r);
+ngx_table_elt_t *ngx_http_affiliate_add_header(ngx_http_request_t *r,
+    char *key, ngx_str_t *value);
+ngx_int_t ngx_http_affiliate_set_location(ngx_http_request_t *r,
+    ngx_str_t *location);
 ngx_int_t ngx_http_affiliate_location(ngx_http_request_t *r,
     ngx_http_affiliate_dest_t *dest, ngx_str_t *creator,
     ngx_str_t *campaign, u_char *click_id, ngx_str_t *location);

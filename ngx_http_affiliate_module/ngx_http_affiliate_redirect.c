@@ -255,36 +255,11 @@ static ngx_int_t
 ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx)
 {
-    ngx_int_t         rc;
-    ngx_table_elt_t  *h;
+    ngx_int_t  rc;
 
-    ngx_http_clear_location(r);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_affiliate_set_location(r, &ctx->location) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Location");
-    h->value = ctx->location;
-
-    r->headers_out.location = h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Cache-Control");
-    h->value = ngx_http_affiliate_no_store;
 
     r->headers_out.status = ctx->status;
     r->headers_out.content_length_n = 0;
@@ -296,4 +271,60 @@ ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
     }
 
     return ngx_http_send_special(r, NGX_HTTP_LAST);
+}
+
+
+/* a redirect's headers: Location, and no-store so that clicks reach us */
+
+ngx_int_t
+ngx_http_affiliate_set_location(ngx_http_request_t *r, ngx_str_t *location)
+{
+    ngx_table_elt_t  *h;
+
+    ngx_http_clear_location(r);
+
+    h = ngx_http_affiliate_add_header(r, "Location", location);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.location = h;
+
+    if (ngx_http_affiliate_add_header(r, "Cache-Control",
+                                      &ngx_http_affiliate_no_store)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_table_elt_t *
+ngx_http_affiliate_add_header(ngx_http_request_t *r, char *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+
+    if (value) {
+        h->value = *value;
+
+    } else {
+        ngx_str_null(&h->value);
+    }
+
+    return h;
 }

@@ -118,7 +118,8 @@ ngx_http_affiliate_status_handler(ngx_http_request_t *r)
                     ngx_http_affiliate_load(sh->bytes));
 
     if (last) {
-        p = ngx_cpymem(p, ",\"last_flush\":\"", sizeof(",\"last_flush\":\"") - 1);
+        p = ngx_cpymem(p, ",\"last_flush\":\"",
+                       sizeof(",\"last_flush\":\"") - 1);
         p = ngx_http_affiliate_time_iso(p, last / 1000, last % 1000);
         p = ngx_cpymem(p, "\"}\n", 3);
 
