@@ -37,6 +37,10 @@ static char *ngx_http_affiliate_redirect(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_affiliate_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_affiliate_node(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_affiliate_node_json(ngx_conf_t *cf,
+    ngx_http_affiliate_main_conf_t *amcf);
 static char *ngx_http_affiliate_unique(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -149,6 +153,13 @@ static ngx_command_t  ngx_http_affiliate_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_affiliate_main_conf_t, window),
+      NULL },
+
+    { ngx_string("affiliate_node"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_affiliate_node,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("affiliate_unique"),
@@ -397,6 +408,10 @@ ngx_http_affiliate_init_main_conf(ngx_conf_t *cf, void *conf)
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%s", rv);
         }
 
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_affiliate_node_json(cf, amcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1008,6 +1023,85 @@ ngx_http_affiliate_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_affiliate_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a node name is a hostname-like token: it names the machine in records */
+
+static char *
+ngx_http_affiliate_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_affiliate_main_conf_t *amcf = conf;
+
+    u_char     *p, c;
+    ngx_str_t  *value;
+
+    if (amcf->node.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > NGX_HTTP_AFFILIATE_NODE_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "affiliate_node \"%V\" must be 1 to %d bytes",
+                           &value[1], NGX_HTTP_AFFILIATE_NODE_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        c = *p;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_')
+        {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "affiliate_node \"%V\" may contain only letters, "
+                           "digits, \".\", \"-\" and \"_\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->node = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* the node's JSON field, rendered once: ,"node":"name" */
+
+static char *
+ngx_http_affiliate_node_json(ngx_conf_t *cf,
+    ngx_http_affiliate_main_conf_t *amcf)
+{
+    u_char      *p, *last;
+    size_t       len;
+    ngx_uint_t   truncated;
+
+    if (amcf->node.data == NULL) {
+        amcf->node = cf->cycle->hostname;
+    }
+
+    len = sizeof(",\"node\":") - 1 + 2 + NGX_HTTP_AFFILIATE_NODE_MAX;
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->node_json.data = p;
+    last = p + len;
+    truncated = 0;
+
+    p = ngx_cpymem(p, ",\"node\":", sizeof(",\"node\":") - 1);
+    p = ngx_http_affiliate_json_str(p, last, amcf->node.data,
+                                    amcf->node.len, &truncated);
+
+    amcf->node_json.len = p - amcf->node_json.data;
 
     return NGX_CONF_OK;
 }

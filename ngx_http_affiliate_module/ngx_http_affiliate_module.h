@@ -27,6 +27,7 @@
 #define NGX_HTTP_AFFILIATE_CREATOR_MAX   64
 #define NGX_HTTP_AFFILIATE_CAMPAIGN_MAX  128
 #define NGX_HTTP_AFFILIATE_DEST_MAX      1024
+#define NGX_HTTP_AFFILIATE_NODE_MAX      64
 
 /* the destination's query already sets these parameters */
 #define NGX_HTTP_AFFILIATE_HAS_QUERY         0x01
@@ -240,6 +241,9 @@ typedef struct {
 
     ngx_array_t                     *bot_ua;        /* ngx_regex_elt_t */
     time_t                           window;
+
+    ngx_str_t                        node;
+    ngx_str_t                        node_json;     /* ,"node":"..." */
     time_t                           unique;
 } ngx_http_affiliate_main_conf_t;
 

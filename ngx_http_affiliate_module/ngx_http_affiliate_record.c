@@ -273,8 +273,10 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
     ngx_time_t  *tp;
     ngx_uint_t   truncated;
 
+    ngx_http_affiliate_main_conf_t  *amcf;
+
     static time_t  cached_sec = -1;
-    static u_char  cached_ts[sizeof("1970-09-28T12:00:00.")];
+    static u_char  cached_ts[sizeof("1970-09-28T12:00:00.000Z")];
 
     end = buf + size - NGX_HTTP_AFFILIATE_TAIL_OUT;
     truncated = 0;
@@ -286,10 +288,31 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
         cached_sec = tp->sec;
     }
 
+    /* the date and time to the second, without "000Z" */
+
     p = ngx_cpymem(buf, "{\"ts\":\"", sizeof("{\"ts\":\"") - 1);
-    p = ngx_cpymem(p, cached_ts, sizeof(cached_ts) - 1);
+    p = ngx_cpymem(p, cached_ts, sizeof("1970-09-28T12:00:00.") - 1);
     p = ngx_sprintf(p, "%03uiZ\",\"type\":\"%s\"", tp->msec,
                     ngx_http_affiliate_types[type]);
+
+    /* a click or landing is identified by its click id */
+
+    p = ngx_cpymem(p, ",\"id\":\"", sizeof(",\"id\":\"") - 1);
+
+    if (type == NGX_HTTP_AFFILIATE_CLICK
+        || type == NGX_HTTP_AFFILIATE_LANDING)
+    {
+        p = ngx_cpymem(p, ctx->click_id, NGX_HTTP_AFFILIATE_ULID_LEN);
+
+    } else {
+        ngx_http_affiliate_ulid(p);
+        p += NGX_HTTP_AFFILIATE_ULID_LEN;
+    }
+
+    *p++ = '"';
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_affiliate_module);
+    p = ngx_cpymem(p, amcf->node_json.data, amcf->node_json.len);
 
     click_id.len = NGX_HTTP_AFFILIATE_ULID_LEN;
     click_id.data = ctx->click_id;
