@@ -410,29 +410,48 @@ ngx_int_t ngx_http_affiliate_rules_find(ngx_http_request_t *r,
     ngx_http_affiliate_dest_t *dest, ngx_uint_t *status);
 
 /* ngx_http_affiliate_attr.c */
-char *ngx_http_affiliate_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_affiliate_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_affiliate_bot_ua(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 char *ngx_http_affiliate_attr_init(ngx_conf_t *cf,
     ngx_http_affiliate_main_conf_t *amcf);
 void ngx_http_affiliate_click(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
     ngx_http_affiliate_type_e type);
+void ngx_http_affiliate_anonymize(ngx_http_request_t *r,
+    ngx_http_affiliate_ctx_t *ctx);
+
+/* ngx_http_affiliate_bot.c */
+char *ngx_http_affiliate_bot(ngx_http_request_t *r,
+    ngx_http_affiliate_main_conf_t *amcf);
+ngx_uint_t ngx_http_affiliate_speculative(ngx_http_request_t *r);
+char *ngx_http_affiliate_bot_ua(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_affiliate_speculation(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_affiliate_cookie.c */
+char *ngx_http_affiliate_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_affiliate_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void *ngx_http_affiliate_mac_new(ngx_conf_t *cf, ngx_str_t *key);
+ngx_int_t ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
+    ngx_http_affiliate_main_conf_t *amcf, ngx_http_affiliate_cookie_t *c,
+    ngx_http_affiliate_ctx_t *ctx);
 ngx_int_t ngx_http_affiliate_cookie_get(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_cookie_value_t *cv);
 ngx_int_t ngx_http_affiliate_hmac(void *mac, u_char *data, size_t len,
     u_char *out);
+
+/* ngx_http_affiliate_capture.c */
 ngx_int_t ngx_http_affiliate_capture_handler(ngx_http_request_t *r);
 char *ngx_http_affiliate_capture(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-uint64_t ngx_http_affiliate_hash(uint64_t h, u_char *data, size_t len);
-void ngx_http_affiliate_anonymize(ngx_http_request_t *r,
-    ngx_http_affiliate_ctx_t *ctx);
+ngx_int_t ngx_http_affiliate_arg(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_affiliate_unescape_arg(ngx_pool_t *pool, ngx_str_t *raw,
+    ngx_str_t *value);
 
 /* ngx_http_affiliate_table.c */
+uint64_t ngx_http_affiliate_hash(uint64_t h, u_char *data, size_t len);
 void ngx_http_affiliate_table_init(ngx_http_affiliate_table_t *t,
     u_char *mem, size_t size, size_t entry_size);
 ngx_uint_t ngx_http_affiliate_table_seen(ngx_http_affiliate_table_t *t,

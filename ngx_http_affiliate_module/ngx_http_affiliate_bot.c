@@ -1,0 +1,200 @@
+
+/*
+ * Copyright (C) ngx_http_affiliate_module authors
+ *
+ * Bots, link-preview fetchers, HEAD and prefetch requests: who is not a
+ * person clicking.  See docs/attribution.md.
+ */
+
+
+#include "ngx_http_affiliate_module.h"
+
+
+#define NGX_HTTP_AFFILIATE_BOT_UA_SCAN  512
+
+
+static ngx_int_t ngx_http_affiliate_header_has(ngx_http_request_t *r,
+    const char *name, size_t name_len, const char *value);
+
+
+/*
+ * Link-preview fetchers and crawlers, matched case-insensitively as
+ * substrings of the User-Agent: a few memmem() calls cost less than an
+ * interpreted PCRE2 alternation.  affiliate_bot_ua adds regexes.
+ */
+
+static ngx_str_t  ngx_http_affiliate_bot_names[] = {
+    ngx_string("bot"),                  /* the names below hold "bot" */
+    ngx_string("facebookexternalhit"),
+    ngx_string("whatsapp"),
+    ngx_string("slack-imgproxy"),
+    ngx_string("pinterest"),
+    ngx_string("skypeuripreview"),
+    ngx_string("embedly"),
+    ngx_string("iframely"),
+    ngx_string("google-pagerenderer"),
+    ngx_string("ia_archiver"),
+    ngx_string("crawler"),
+    ngx_string("spider"),
+    ngx_null_string
+};
+
+static ngx_str_t  ngx_http_affiliate_bot_bots[] = {
+    ngx_string("facebot"),
+    ngx_string("twitterbot"),
+    ngx_string("slackbot"),
+    ngx_string("discordbot"),
+    ngx_string("telegrambot"),
+    ngx_string("linkedinbot"),
+    ngx_string("googlebot"),
+    ngx_string("bingbot"),
+    ngx_string("applebot"),
+    ngx_string("redditbot"),
+    ngx_string("yandexbot"),
+    ngx_string("duckduckbot"),
+    ngx_string("petalbot"),
+    ngx_string("bot/"),
+    ngx_string("bot;"),
+    ngx_null_string
+};
+
+
+char *
+ngx_http_affiliate_bot(ngx_http_request_t *r,
+    ngx_http_affiliate_main_conf_t *amcf)
+{
+    ngx_str_t   ua, *name, *bot;
+    u_char      lc[NGX_HTTP_AFFILIATE_BOT_UA_SCAN];
+
+    if (r->method == NGX_HTTP_HEAD) {
+        return "head";
+    }
+
+    if (ngx_http_affiliate_header_has(r, "Sec-Purpose",
+                                      sizeof("Sec-Purpose") - 1, "prefetch")
+        || ngx_http_affiliate_header_has(r, "Purpose",
+                                         sizeof("Purpose") - 1, "prefetch")
+        || ngx_http_affiliate_header_has(r, "X-Moz",
+                                         sizeof("X-Moz") - 1, "prefetch")
+        || ngx_http_affiliate_header_has(r, "X-Purpose",
+                                         sizeof("X-Purpose") - 1, "preview"))
+    {
+        return "prefetch";
+    }
+
+    if (r->headers_in.user_agent == NULL) {
+        return "no_ua";
+    }
+
+    /* bots name themselves early; a long header costs no more than this */
+
+    ua = r->headers_in.user_agent->value;
+    ua.len = ngx_min(ua.len, NGX_HTTP_AFFILIATE_BOT_UA_SCAN);
+
+    ngx_strlow(lc, ua.data, ua.len);
+
+    for (name = ngx_http_affiliate_bot_names; name->len; name++) {
+        if (memmem(lc, ua.len, name->data, name->len) == NULL) {
+            continue;
+        }
+
+        if (name != ngx_http_affiliate_bot_names) {
+            return "ua";
+        }
+
+        for (bot = ngx_http_affiliate_bot_bots; bot->len; bot++) {
+            if (memmem(lc, ua.len, bot->data, bot->len)) {
+                return "ua";
+            }
+        }
+    }
+
+    if (amcf->bot_ua
+        && ngx_regex_exec_array(amcf->bot_ua, &ua, r->connection->log)
+           == NGX_OK)
+    {
+        return "ua";
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_header_has(ngx_http_request_t *r, const char *name,
+    size_t name_len, const char *value)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name_len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, name_len) == 0
+            && ngx_strlcasestrn(h[i].value.data,
+                                h[i].value.data + h[i].value.len,
+                                (u_char *) value, ngx_strlen(value) - 1)
+               != NULL)
+        {
+            return 1;
+        }
+    }
+}
+
+
+char *
+ngx_http_affiliate_bot_ua(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_affiliate_main_conf_t *amcf = conf;
+
+    ngx_str_t            *value;
+    ngx_regex_elt_t      *re;
+    ngx_regex_compile_t   rc;
+    u_char                errstr[NGX_MAX_CONF_ERRSTR];
+
+    value = cf->args->elts;
+
+    if (amcf->bot_ua == NULL) {
+        amcf->bot_ua = ngx_array_create(cf->pool, 4, sizeof(ngx_regex_elt_t));
+        if (amcf->bot_ua == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+
+    rc.pattern = value[1];
+    rc.pool = cf->pool;
+    rc.options = NGX_REGEX_CASELESS;
+    rc.err.len = NGX_MAX_CONF_ERRSTR;
+    rc.err.data = errstr;
+
+    if (ngx_regex_compile(&rc) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V", &rc.err);
+        return NGX_CONF_ERROR;
+    }
+
+    re = ngx_array_push(amcf->bot_ua);
+    if (re == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    re->regex = rc.regex;
+    re->name = value[1].data;
+
+    return NGX_CONF_OK;
+}
