@@ -45,5 +45,39 @@ test: all
 bench: all
 	@bash bench/run.sh
 
+# Debian package, built with dpkg-buildpackage (debian/, dh-sequence-nginx)
+# in a copy of the tree under build/deb; the .deb is copied here. Version:
+# debian/changelog.
+DEB_PKG  = libnginx-mod-http-affiliate
+DEB_VER  = $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_DIR  = $(BUILD)/deb
+DEB_SRC  = $(DEB_DIR)/$(DEB_PKG)-$(DEB_VER)
+DEB_FILE = $(DEB_PKG)_$(DEB_VER)_$(DEB_ARCH).deb
+SUDO     = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deb test-deb
+
+deb: deps
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
+	tar -C $(CURDIR) --exclude=./.git --exclude=./build --exclude=./cache \
+	    --exclude=./tmp --exclude='./*.deb' -cf - . | tar -C $(DEB_SRC) -xf -
+	cd $(DEB_SRC) && { command -v lintian >/dev/null && \
+	    dpkg-checkbuilddeps 2>/dev/null; } || { \
+	    $(SUDO) apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+	        --no-install-recommends dpkg-dev lintian >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get build-dep -y -q \
+	        --no-install-recommends ./ >/dev/null; }
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc > $(DEB_DIR)/build.log 2>&1 \
+	    || { tail -40 $(DEB_DIR)/build.log; exit 1; }
+	lintian --fail-on error \
+	    $(DEB_DIR)/$(DEB_PKG)_$(DEB_VER)_$(DEB_ARCH).changes
+	cp $(DEB_DIR)/$(DEB_FILE) $(CURDIR)/$(DEB_FILE)
+	@echo "built $(DEB_FILE)"
+
+test-deb: deb
+	sh scripts/test-deb.sh $(CURDIR)/$(DEB_FILE)
+
 clean:
 	rm -rf $(BUILD)
