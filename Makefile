@@ -79,5 +79,25 @@ deb: deps
 test-deb: deb
 	sh scripts/test-deb.sh $(CURDIR)/$(DEB_FILE)
 
+# nginx 1.22.1 (Debian source) + ASan/UBSan with the module built in; the
+# whole suite against it; valgrind memcheck on a subset (t/README.md)
+.PHONY: asan test-asan test-valgrind
+PROVE_JOBS ?= 2
+VALGRIND_TESTS ?= t/01-redirect.t t/02-record.t t/03-hostile.t \
+    t/08-config-errors.t t/09-variables.t t/21-geo-records.t t/30-rules.t \
+    t/31-open-redirect.t t/32-capture.t t/33-cookie.t t/34-conversion.t \
+    t/35-bots.t t/36-unique-anon.t
+
+asan:
+	@bash scripts/build-asan.sh
+
+test-asan: asan
+	@sh scripts/deps.sh asan
+	AFF_NGINX=$(BUILD)/asan/nginx AFF_MODULE=static prove -j$(PROVE_JOBS) -r t/
+
+test-valgrind: all
+	@sh scripts/deps.sh valgrind
+	AFF_VALGRIND=1 prove -j$(PROVE_JOBS) $(VALGRIND_TESTS)
+
 clean:
 	rm -rf $(BUILD)

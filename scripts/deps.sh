@@ -7,6 +7,9 @@ pkgs="gcc make nginx nginx-dev libmaxminddb-dev libpcre2-dev libssl-dev zlib1g-d
 case "$1" in
 test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb" ;;
 bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
+# build-asan.sh: clang, apt-get source (dpkg-dev); test-valgrind: valgrind
+asan)  pkgs="$pkgs clang dpkg-dev mmdb-bin libmaxmind-db-writer-perl gdb" ;;
+valgrind) pkgs="$pkgs valgrind mmdb-bin libmaxmind-db-writer-perl" ;;
 esac
 
 missing=""

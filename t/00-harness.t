@@ -1,6 +1,7 @@
 # The harness's own checks can fail: records() refuses bad lines,
-# seq_problem() sees gaps and repeats, click_id() and $ULID are strict.
-# Needs no nginx.
+# seq_problem() sees gaps and repeats, click_id() and $ULID are strict,
+# the end-of-file log check sees alerts, crashes and sanitizer reports.
+# Needs no module; the last part starts a tiny nginx and crashes a worker.
 use strict;
 use warnings;
 use FindBin;
@@ -75,5 +76,49 @@ is($resp->{headers}{location}, '/x', 'parse_response: header');
 is_deeply($resp->{headers}{'set-cookie'}, ['a=1', 'b=2'],
     'parse_response: repeated header');
 is($resp->{body}, 'body', 'parse_response: body');
+
+# the end-of-file log check (Aff::check_dir): alerts, crashes, sanitizer
+# and valgrind reports are problems; allow patterns cover alert lines only
+my $c = Aff->new(check_logs => 0);
+$c->write_file('error.log', "2026/01/01 00:00:00 [notice] 1#1: start\n");
+is_deeply([$c->log_problems], [], 'log check: a notice is fine');
+$c->write_file('error.log', "2026/01/01 00:00:00 [alert] 1#1: worker "
+    . "process 123 exited on signal 11 (core dumped)\n");
+like(($c->log_problems)[0] // '', qr/exited on signal 11/,
+    'log check: a crashed worker is a problem');
+$c->allow_log(qr/exited on signal 9\b/);
+is(scalar($c->log_problems), 1, 'log check: allowing signal 9 is not 11');
+$c->allow_log(qr/exited on signal 11/);
+is(scalar($c->log_problems), 0, 'log check: an allowed alert');
+$c->write_file('error.log', "x [emerg] 1#1: bad\nx [crit] 2#2: bad\n"
+    . "x [notice] 1#1: worker process 9 exited with code 1\n"
+    . "x [error] 1#1: fine\n");
+is(scalar($c->log_problems), 3, 'log check: emerg, crit, exit code 1');
+$c->write_file('error.log', '');
+$c->write_file('vg.77', '');
+is(scalar($c->log_problems), 0, 'log check: an empty valgrind log is fine');
+$c->write_file('san.77', "==77==ERROR: AddressSanitizer: SEGV\n");
+$c->write_file('vg.78', "==78== Invalid read of size 4\n");
+$c->allow_log(qr/./);
+is(scalar($c->log_problems), 2,
+    'log check: sanitizer and valgrind reports cannot be allowed');
+
+# a worker that really crashes (SIGSEGV) is seen, whatever the nginx:
+# "exited on signal 11" from the master, an ASan report (SEGV), valgrind's
+SKIP: {
+    skip "no nginx at $Aff::NGINX", 2 unless -x $Aff::NGINX;
+    local $ENV{AFF_NO_MODULE} = 1;
+    my $n = Aff->new(check_logs => 0, workers => 1, http =>
+        "server { listen 127.0.0.1:%%PORT%%; return 204; }");
+    $n->start;
+    my ($w) = $n->worker_pids;
+    kill 'SEGV', $w;
+    ok($n->wait_for(sub { my @p = $n->worker_pids; @p && $p[0] != $w }, 60),
+        'crash: the master starts a new worker');
+    $n->stop(30);
+    like(join("\n", $n->log_problems),
+        qr/exited on signal 11|exited with code|SEGV|signal 11/,
+        'crash: the log check reports it');
+}
 
 done_testing;

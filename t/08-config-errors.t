@@ -171,6 +171,7 @@ $t->write_file('nginx.conf', $t->make_conf(Aff::std_http()));
 $t->start;
 is($t->get('/go/ok1')->{status}, 302, 'running');
 my @w = $t->worker_pids;
+$t->allow_log(qr/\[emerg\].*affiliate zone "aff" cannot change size/);
 $t->write_file('nginx.conf', $t->make_conf(Aff::std_http(size => '32m')));
 $t->signal('HUP');
 ok($t->wait_for(sub { $t->error_log =~ /cannot change size/ }, 5),

@@ -9,7 +9,14 @@ package Aff;
 #       Config text and file contents may use %%PORT%%, %%PORT2%% (two free
 #       ports on 127.0.0.1) and %%DIR%% (the prefix dir, no trailing slash).
 #       The temp dir is removed at exit unless AFF_KEEP=1 (then its path is
-#       printed).  AFF_NGINX / AFF_MODULE override the binary / module paths.
+#       printed).  AFF_NGINX / AFF_MODULE override the binary / module paths;
+#       AFF_MODULE=static (or an AFF_NGINX built with --add-module) loads
+#       nothing.  AFF_VALGRIND=1 runs every nginx under valgrind memcheck.
+#       allow => [qr/.../, ...]: error.log lines that may be [alert],
+#       [crit] or [emerg] (see "Log checks" below).
+#   $t->allow_log(qr/.../, ...)    the same, later
+#   Aff->allow_log(qr/.../, ...)   for every prefix of the test file
+#   $t->log_problems -> list of problems in this prefix's logs (below)
 #   $t->start / stop / kill_all / reload / reopen / signal($sig)
 #   $t->master_pid, $t->worker_pids($include_shutting_down)
 #   $t->conf_test($http_text_or_undef) -> ($exit_code, $output)   # nginx -t
@@ -49,6 +56,14 @@ package Aff;
 #   Aff::seq_problem(@records) '' when the seq values are distinct and
 #       contiguous, else a description of the first gap or repeat
 #   $Aff::ULID                 regex of a 26-char Crockford base32 ULID
+#
+# Log checks: every prefix made by new() is checked when the test file
+# ends (done_testing, or END when it dies): one extra test fails when
+# error.log has an [alert], [crit] or [emerg] line that no allow pattern
+# matches ("exited on signal N" is an [alert]), a worker exited with a
+# non-zero code, or a sanitizer (ASan/UBSan: DIR/san.PID) or valgrind
+# (DIR/vg.PID) report exists.  Sanitizer and valgrind reports cannot be
+# allowed.  new(check_logs => 0) leaves a prefix out (harness self-tests).
 
 use strict;
 use warnings;
@@ -71,6 +86,13 @@ our $NGINX  = $ENV{AFF_NGINX} || '/usr/sbin/nginx';
 our $MODULE = $ENV{AFF_MODULE}
     || abs_path(dirname(abs_path(__FILE__)) . '/../..')
        . '/build/ngx_http_affiliate_module.so';
+# the module is linked into $NGINX (--add-module): no load_module line
+our $STATIC = static_module();
+our $VALGRIND = $ENV{AFF_VALGRIND} ? 1 : 0;
+our $SUPP = abs_path(dirname(abs_path(__FILE__))) . '/valgrind.supp';
+
+# prefixes whose logs are checked when the test file ends
+my @CHECKS;
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
@@ -121,6 +143,15 @@ sub seq_problem {
     return '';
 }
 
+sub static_module {
+    if (defined $ENV{AFF_MODULE}) {
+        return $ENV{AFF_MODULE} eq '' || $ENV{AFF_MODULE} eq 'static';
+    }
+    return 0 unless $ENV{AFF_NGINX};
+    my $v = `'$NGINX' -V 2>&1`;
+    return $v =~ /--add-module=/ ? 1 : 0;
+}
+
 sub new {
     my ($class, %o) = @_;
 
@@ -138,7 +169,10 @@ sub new {
         http    => $o{http} // '',
         ports   => [free_ports(2)],
         owner   => $$,
+        allow   => [@{ $o{allow} || [] }],
     }, $class;
+    push @CHECKS, { dir => $dir, allow => $self->{allow}, pid => $$ }
+        if $o{check_logs} // 1;
 
     for my $d (qw(tmp logs)) {
         mkdir "$dir/$d";
@@ -146,7 +180,7 @@ sub new {
     }
     # a private copy of the module: a rebuild (cp over the .so) while a
     # test runs would change the code under the running nginx
-    if (-f $MODULE) {
+    if (!$STATIC && -f $MODULE) {
         copy($MODULE, "$dir/module.so") or die "copy $MODULE: $!";
         chmod 0755, "$dir/module.so";
     }
@@ -192,7 +226,8 @@ sub subst {
 sub make_conf {
     my ($self, $http) = @_;
     my $d = $self->{dir};
-    my $load = $ENV{AFF_NO_MODULE} ? '' : "load_module $d/module.so;";
+    my $load = $ENV{AFF_NO_MODULE} || $STATIC
+        ? '' : "load_module $d/module.so;";
     my $conf = <<"EOF";
 $load
 
@@ -242,17 +277,100 @@ sub read_file {
 
 sub error_log { $_[0]->read_file('error.log') // '' }
 
+# sanitizer and valgrind reports go to files in the prefix dir, one per
+# process: DIR/san.PID, DIR/vg.PID (checked when the test file ends)
 sub run_nginx {
     my ($self, @args) = @_;
-    my $cmd = join ' ', map { "'$_'" } $NGINX, '-p', "$self->{dir}/", @args;
+    my $d = $self->{dir};
+    my @cmd = ($NGINX, '-p', "$d/", @args);
+    unshift @cmd, 'valgrind', '-q', '--tool=memcheck', '--leak-check=no',
+        '--track-origins=yes', '--num-callers=30', "--log-file=$d/vg.%p",
+        (-f $SUPP ? "--suppressions=$SUPP" : ()) if $VALGRIND;
+    my $cmd = join ' ', map { "'$_'" } @cmd;
+    # an ASan error ends the process (its report is the failure); UBSan
+    # reports and goes on.  Leaks: see t/README.md.
+    local $ENV{ASAN_OPTIONS} = join ':', 'detect_leaks=0',
+        'print_stacktrace=1', 'handle_abort=1',
+        grep({ length } $ENV{ASAN_OPTIONS} // ''), "log_path=$d/san";
+    local $ENV{UBSAN_OPTIONS} = join ':', 'print_stacktrace=1',
+        'halt_on_error=0', 'report_error_type=1',
+        grep({ length } $ENV{UBSAN_OPTIONS} // ''), "log_path=$d/san";
     my $out = `$cmd 2>&1`;
     return ($? >> 8, $out);
+}
+
+# $t->allow_log(...): this prefix; Aff->allow_log(...): every prefix of
+# the test file
+my @ALLOW;
+
+sub allow_log {
+    my ($self, @re) = @_;
+    push @{ ref $self ? $self->{allow} : \@ALLOW }, @re;
+    return $self;
+}
+
+sub log_problems {
+    my ($self) = @_;
+    return check_dir($self->{dir}, $self->{allow});
+}
+
+# problems in one prefix dir: unexpected alert/crit/emerg lines, workers
+# that exited with a non-zero code, sanitizer and valgrind reports
+sub check_dir {
+    my ($dir, $allow) = @_;
+    my @p;
+    if (open my $fh, '<', "$dir/error.log") {
+        while (my $l = <$fh>) {
+            chomp $l;
+            if ($l =~ /AddressSanitizer|LeakSanitizer|runtime error:/) {
+                push @p, "error.log: $l";
+                next;
+            }
+            my $bad = $l =~ /\[(?:alert|crit|emerg)\]/
+                || $l =~ /process \d+ exited with (?:fatal )?code [1-9]/;
+            next unless $bad;
+            next if grep { $l =~ $_ } @$allow, @ALLOW;
+            push @p, "error.log: $l";
+        }
+    }
+    opendir my $dh, $dir or return @p;
+    for my $f (sort grep { /^(?:san|vg)\.\d+$/ } readdir $dh) {
+        open my $fh, '<', "$dir/$f" or next;
+        local $/;
+        my $c = <$fh> // '';
+        # valgrind -q writes only errors (nothing for a clean process)
+        next unless $c =~ /\S/;
+        my @l = split /\n/, $c;
+        splice @l, 150, @l - 150, '... (' . (@l - 150) . ' more lines)'
+            if @l > 160;
+        push @p, "$f:\n" . join "\n", @l;
+    }
+    return @p;
+}
+
+# one test for all prefixes of this test file, just before its plan
+sub check_all {
+    my @todo = grep { $_->{pid} == $$ && -d $_->{dir} } @CHECKS;
+    return unless @todo;
+    my @p = map { check_dir($_->{dir}, $_->{allow}) } @todo;
+    my $tb = Test::More->builder;
+    $tb->ok(!@p, 'logs: no sanitizer/valgrind report, crash or unexpected'
+        . ' alert (' . @todo . ' nginx prefix' . (@todo > 1 ? 'es' : '')
+        . ')');
+    $tb->diag(join "\n", @p) if @p;
+}
+
+{
+    require Test::More;
+    require Test2::API;
+    Test2::API::test2_add_callback_testing_done(\&check_all);
 }
 
 sub start {
     my ($self) = @_;
     die "no module at $MODULE (run make)\n"
-        unless -f "$self->{dir}/module.so" || $ENV{AFF_NO_MODULE};
+        unless -f "$self->{dir}/module.so" || $ENV{AFF_NO_MODULE}
+            || $STATIC;
     unlink "$self->{dir}/nginx.pid";
     my ($rc, $out) = $self->run_nginx('-c', "$self->{dir}/nginx.conf");
     if ($rc != 0) {
@@ -317,6 +435,15 @@ sub cmdline {
 sub worker_pids {
     my ($self, $all) = @_;
     my $m = $self->master_pid or return ();
+    if ($VALGRIND) {
+        # under valgrind the title nginx sets is not in /proc/PID/cmdline:
+        # every child is a worker, shutting down once it said so
+        my %down;
+        %down = map { $_ => 1 }
+            $self->error_log =~ /(\d+)#\d+: gracefully shutting down/g
+            unless $all;
+        return grep { !$down{$_} } children($m);
+    }
     return grep {
         my $c = cmdline($_);
         $c =~ /worker process/ && ($all || $c !~ /shutting down/);
