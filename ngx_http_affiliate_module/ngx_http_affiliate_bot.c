@@ -198,3 +198,62 @@ ngx_http_affiliate_bot_ua(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 }
+
+
+/*
+ * A speculative navigation (Speculation Rules prefetch or prerender):
+ * "Sec-Purpose: prefetch" or "prefetch;prerender" with
+ * "Sec-Fetch-Mode: navigate".  A <link rel=prefetch> is not one: its
+ * mode is no-cors, and no-store already makes the click come back.
+ */
+
+ngx_uint_t
+ngx_http_affiliate_speculative(ngx_http_request_t *r)
+{
+    return ngx_http_affiliate_header_has(r, "Sec-Purpose",
+                                         sizeof("Sec-Purpose") - 1,
+                                         "prefetch")
+           && ngx_http_affiliate_header_has(r, "Sec-Fetch-Mode",
+                                            sizeof("Sec-Fetch-Mode") - 1,
+                                            "navigate");
+}
+
+
+/* affiliate_speculative off | 4xx or 5xx status */
+
+char *
+ngx_http_affiliate_speculation(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t  *status;
+
+    status = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*status != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        *status = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < NGX_HTTP_BAD_REQUEST || n > 599) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid status \"%V\", expected \"off\" or a "
+                           "4xx or 5xx status such as 503", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *status = n;
+
+    return NGX_CONF_OK;
+}

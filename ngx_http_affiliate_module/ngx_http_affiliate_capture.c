@@ -10,14 +10,26 @@
 #include "ngx_http_affiliate_module.h"
 
 
-/* affiliate_capture: a landing page reached with ?ref=creator */
+static ngx_int_t ngx_http_affiliate_capture_params(ngx_http_request_t *r,
+    ngx_http_affiliate_loc_conf_t *alcf, ngx_http_affiliate_ctx_t *ctx);
+static ngx_int_t ngx_http_affiliate_capture_target(ngx_http_request_t *r,
+    ngx_http_affiliate_loc_conf_t *alcf, ngx_str_t *target);
+static u_char *ngx_http_affiliate_escape_args(u_char *dst, u_char *src,
+    size_t len);
+static ngx_uint_t ngx_http_affiliate_capture_param(ngx_str_t *name,
+    u_char *start, u_char *end);
+
+
+/*
+ * A REWRITE phase handler.  It runs again after every internal redirect
+ * (index, try_files, error_page) with the same request: the landing is
+ * recorded once, the context survives the redirect (see get_ctx).
+ */
 
 ngx_int_t
 ngx_http_affiliate_capture_handler(ngx_http_request_t *r)
 {
-    u_char                         *p, *q, *amp, *last, *eq;
-    size_t                          len;
-    ngx_str_t                       creator, campaign, uri, *skip;
+    ngx_str_t                       target;
     ngx_http_affiliate_ctx_t       *ctx;
     ngx_http_affiliate_loc_conf_t  *alcf;
 
@@ -32,39 +44,29 @@ ngx_http_affiliate_capture_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->has_click_id) {
+    if (ctx->done & NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_LANDING)) {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_affiliate_arg(r, &alcf->capture_creator, &creator) != NGX_OK
-        || ngx_http_affiliate_check_text(&creator,
-                                         NGX_HTTP_AFFILIATE_CREATOR_MAX,
-                                         "creator")
-           != NULL)
-    {
+    if (ngx_http_affiliate_capture_params(r, alcf, ctx) != NGX_OK) {
         return NGX_DECLINED;
-    }
-
-    ngx_str_null(&campaign);
-
-    if (alcf->capture_campaign.len
-        && ngx_http_affiliate_arg(r, &alcf->capture_campaign, &campaign)
-           == NGX_OK
-        && ngx_http_affiliate_check_text(&campaign,
-                                         NGX_HTTP_AFFILIATE_CAMPAIGN_MAX,
-                                         "campaign")
-           != NULL)
-    {
-        ngx_str_null(&campaign);
     }
 
     ngx_http_affiliate_ulid(ctx->click_id);
     ctx->has_click_id = 1;
     ctx->link = r->uri;
-    ctx->creator = creator;
-    ctx->campaign = campaign;
+    ctx->done |= NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_LANDING);
 
     ngx_http_affiliate_geo(r, alcf->capture_zone, ctx);
+
+    if (alcf->speculative && ngx_http_affiliate_speculative(r)) {
+        /* declined, so that the real navigation lands here (redirect.c) */
+        ctx->status = alcf->speculative;
+        ngx_http_affiliate_click(r, alcf->capture_zone, ctx,
+                                 NGX_HTTP_AFFILIATE_LANDING);
+
+        return ngx_http_affiliate_send_empty(r, ctx->status);
+    }
 
     if (!alcf->capture_strip) {
         ngx_http_affiliate_click(r, alcf->capture_zone, ctx,
@@ -72,28 +74,95 @@ ngx_http_affiliate_capture_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    /* the same URL without the attribution parameters */
-
-    uri.len = r->unparsed_uri.len;
-    q = ngx_strlchr(r->unparsed_uri.data,
-                    r->unparsed_uri.data + r->unparsed_uri.len, '?');
-    if (q) {
-        uri.len = q - r->unparsed_uri.data;
-    }
-
-    len = uri.len + 1 + r->args.len;
-
-    uri.data = ngx_pnalloc(r->pool, len);
-    if (uri.data == NULL) {
+    if (ngx_http_affiliate_capture_target(r, alcf, &target) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(uri.data, r->unparsed_uri.data, uri.len);
-    q = p;
+    ctx->location = target;
+    ctx->status = NGX_HTTP_MOVED_TEMPORARILY;
+
+    ngx_http_affiliate_click(r, alcf->capture_zone, ctx,
+                             NGX_HTTP_AFFILIATE_LANDING);
+
+    if (ngx_http_affiliate_set_location(r, &target) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_HTTP_MOVED_TEMPORARILY;
+}
+
+
+/* the creator and campaign parameters; NGX_DECLINED: not a landing */
+
+static ngx_int_t
+ngx_http_affiliate_capture_params(ngx_http_request_t *r,
+    ngx_http_affiliate_loc_conf_t *alcf, ngx_http_affiliate_ctx_t *ctx)
+{
+    ngx_str_t  creator, campaign;
+
+    if (ngx_http_affiliate_arg(r, &alcf->capture_creator, &creator) != NGX_OK
+        || !ngx_http_affiliate_text_valid(&creator,
+                                          NGX_HTTP_AFFILIATE_CREATOR_MAX))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (alcf->capture_campaign.len == 0
+        || ngx_http_affiliate_arg(r, &alcf->capture_campaign, &campaign)
+           != NGX_OK
+        || !ngx_http_affiliate_text_valid(&campaign,
+                                          NGX_HTTP_AFFILIATE_CAMPAIGN_MAX))
+    {
+        ngx_str_null(&campaign);
+    }
+
+    ctx->creator = creator;
+    ctx->campaign = campaign;
+
+    return NGX_OK;
+}
+
+
+/*
+ * strip=on: the same page without the capture parameters, as a path on
+ * this host.  It is built from the normalised URI, never from the
+ * request line: "//host/..." or "/\\host/..." would leave the site.  A
+ * run of leading slashes and backslashes becomes one slash, the rest
+ * is escaped; the other arguments are kept in order.
+ */
+
+static ngx_int_t
+ngx_http_affiliate_capture_target(ngx_http_request_t *r,
+    ngx_http_affiliate_loc_conf_t *alcf, ngx_str_t *target)
+{
+    u_char  *p, *path, *start, *amp, *last, *eq;
+    size_t   len;
+
+    path = r->uri.data;
+    last = r->uri.data + r->uri.len;
+
+    while (path < last && (*path == '/' || *path == '\\')) {
+        path++;
+    }
+
+    len = 1 + (last - path)
+          + 2 * ngx_escape_uri(NULL, path, last - path, NGX_ESCAPE_URI)
+          + 1 + 3 * r->args.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    target->data = p;
+
+    *p++ = '/';
+    p = (u_char *) ngx_escape_uri(p, path, last - path, NGX_ESCAPE_URI);
+
+    len = p - target->data;
     last = r->args.data + r->args.len;
 
-    for (amp = r->args.data; amp < last; /* void */) {
-        u_char  *start = amp;
+    for (start = r->args.data; start < last; start = amp + 1) {
 
         amp = ngx_strlchr(start, last, '&');
         if (amp == NULL) {
@@ -105,64 +174,63 @@ ngx_http_affiliate_capture_handler(ngx_http_request_t *r)
             eq = amp;
         }
 
-        skip = NULL;
-
-        if ((size_t) (eq - start) == alcf->capture_creator.len
-            && ngx_strncasecmp(start, alcf->capture_creator.data, eq - start)
-               == 0)
+        if (amp == start
+            || ngx_http_affiliate_capture_param(&alcf->capture_creator,
+                                                start, eq)
+            || ngx_http_affiliate_capture_param(&alcf->capture_campaign,
+                                                start, eq))
         {
-            skip = &alcf->capture_creator;
+            continue;
         }
 
-        if (alcf->capture_campaign.len
-            && (size_t) (eq - start) == alcf->capture_campaign.len
-            && ngx_strncasecmp(start, alcf->capture_campaign.data,
-                               eq - start)
-               == 0)
-        {
-            skip = &alcf->capture_campaign;
-        }
-
-        if (skip == NULL && amp > start) {
-            if (p == q) {
-                *p++ = '?';
-
-            } else {
-                *p++ = '&';
-            }
-
-            p = ngx_cpymem(p, start, amp - start);
-        }
-
-        if (amp < last) {
-            amp++;
-        }
+        *p = (p == target->data + len) ? '?' : '&';
+        p = ngx_http_affiliate_escape_args(p + 1, start, amp - start);
     }
 
-    uri.len = p - uri.data;
+    target->len = p - target->data;
 
-    ctx->location = uri;
-    ctx->status = NGX_HTTP_MOVED_TEMPORARILY;
-
-    ngx_http_affiliate_click(r, alcf->capture_zone, ctx,
-                             NGX_HTTP_AFFILIATE_LANDING);
-
-    if (ngx_http_affiliate_set_location(r, &uri) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_HTTP_MOVED_TEMPORARILY;
+    return NGX_OK;
 }
 
 
-/* an unescaped query argument; NGX_DECLINED when absent or empty */
+/* the raw query may hold bytes a header must not: space, DEL, 8-bit */
+
+static u_char *
+ngx_http_affiliate_escape_args(u_char *dst, u_char *src, size_t len)
+{
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    while (len--) {
+        if (*src > ' ' && *src < 0x7f) {
+            *dst++ = *src++;
+            continue;
+        }
+
+        *dst++ = '%';
+        *dst++ = hex[*src >> 4];
+        *dst++ = hex[*src++ & 0xf];
+    }
+
+    return dst;
+}
+
+
+static ngx_uint_t
+ngx_http_affiliate_capture_param(ngx_str_t *name, u_char *start, u_char *end)
+{
+    return name->len
+           && (size_t) (end - start) == name->len
+           && ngx_strncasecmp(start, name->data, name->len) == 0;
+}
+
+
+/* a query argument, decoded as a form does; NGX_DECLINED: absent, empty */
 
 ngx_int_t
 ngx_http_affiliate_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    u_char     *dst, *src;
-    ngx_str_t   raw;
+    ngx_str_t  raw;
 
     if (ngx_http_arg(r, name->data, name->len, &raw) != NGX_OK
         || raw.len == 0)
@@ -170,19 +238,42 @@ ngx_http_affiliate_arg(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_DECLINED;
     }
 
-    dst = ngx_pnalloc(r->pool, raw.len);
+    if (ngx_http_affiliate_unescape_arg(r->pool, &raw, value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return value->len ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * application/x-www-form-urlencoded: "+" is a space, then %XX; the same
+ * for every parameter the module reads (capture, conversions).
+ */
+
+ngx_int_t
+ngx_http_affiliate_unescape_arg(ngx_pool_t *pool, ngx_str_t *raw,
+    ngx_str_t *value)
+{
+    u_char  *dst, *src, *p;
+
+    dst = ngx_pnalloc(pool, raw->len + 1);
     if (dst == NULL) {
         return NGX_ERROR;
     }
 
-    value->data = dst;
-    src = raw.data;
+    for (p = dst, src = raw->data; src < raw->data + raw->len; src++) {
+        *p++ = (*src == '+') ? ' ' : *src;
+    }
 
-    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+    value->data = dst;
+    src = dst;
+
+    ngx_unescape_uri(&dst, &src, raw->len, 0);
 
     value->len = dst - value->data;
 
-    return value->len ? NGX_OK : NGX_DECLINED;
+    return NGX_OK;
 }
 
 

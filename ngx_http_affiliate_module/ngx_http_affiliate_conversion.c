@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_affiliate_conversion_process(ngx_http_request_t *r,
     ngx_str_t *args);
 static ngx_int_t ngx_http_affiliate_conversion_parse(ngx_http_request_t *r,
     ngx_str_t *args, ngx_http_affiliate_conv_args_t *a);
+static ngx_str_t *ngx_http_affiliate_conversion_arg(
+    ngx_http_affiliate_conv_args_t *a, ngx_str_t *name);
 static char *ngx_http_affiliate_conversion_check(
     ngx_http_affiliate_conv_args_t *a);
 static ngx_int_t ngx_http_affiliate_postback_auth(ngx_http_request_t *r,
@@ -54,9 +56,6 @@ static char  ngx_http_affiliate_currencies[] =
     "TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU "
     "XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW "
     "ZWG ZWL ";
-
-
-static u_char  ngx_http_affiliate_base32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 
 /* a transparent 1x1 GIF, 43 bytes */
@@ -132,7 +131,9 @@ ngx_http_affiliate_conversion_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
 
-    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+    /* a HEAD must not change anything: no order, no revenue */
+
+    if (r->method == NGX_HTTP_GET) {
         rc = ngx_http_discard_request_body(r);
 
         if (rc != NGX_OK) {
@@ -177,7 +178,9 @@ ngx_http_affiliate_conversion_body(ngx_http_request_t *r)
     }
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += cl->buf->last - cl->buf->pos;
+        if (cl->buf->last > cl->buf->pos) {
+            len += cl->buf->last - cl->buf->pos;
+        }
     }
 
     if (len > NGX_HTTP_AFFILIATE_BODY_MAX) {
@@ -194,7 +197,9 @@ ngx_http_affiliate_conversion_body(ngx_http_request_t *r)
     p = body.data;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        if (cl->buf->last > cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     body.len = p - body.data;
@@ -224,6 +229,11 @@ ngx_http_affiliate_conversion_process(ngx_http_request_t *r, ngx_str_t *args)
     ctx = ngx_http_affiliate_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->done & NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_CONVERSION)) {
+        /* an internal redirect back here: the order is counted already */
+        return ngx_http_affiliate_conversion_send(r, NGX_HTTP_OK, ctx, NULL);
     }
 
     if (ngx_http_affiliate_conversion_parse(r, args, &a) != NGX_OK) {
@@ -304,6 +314,8 @@ ngx_http_affiliate_conversion_process(ngx_http_request_t *r, ngx_str_t *args)
         ngx_http_affiliate_anonymize(r, ctx);
     }
 
+    ctx->done |= NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_CONVERSION);
+
     ngx_http_affiliate_record(r, zone, ctx, NGX_HTTP_AFFILIATE_CONVERSION);
 
     return ngx_http_affiliate_conversion_send(r, NGX_HTTP_OK, ctx, NULL);
@@ -314,8 +326,8 @@ static ngx_int_t
 ngx_http_affiliate_conversion_parse(ngx_http_request_t *r, ngx_str_t *args,
     ngx_http_affiliate_conv_args_t *a)
 {
-    u_char     *p, *last, *amp, *eq, *dst, *src, *sp;
-    ngx_str_t  *v, raw;
+    u_char     *p, *last, *amp, *eq, *sp;
+    ngx_str_t  *v, raw, name;
 
     ngx_memzero(a, sizeof(ngx_http_affiliate_conv_args_t));
 
@@ -341,14 +353,13 @@ ngx_http_affiliate_conversion_parse(ngx_http_request_t *r, ngx_str_t *args,
             eq = amp;
         }
 
+        name.data = p;
+        name.len = eq - p;
+
         raw.data = (eq < amp) ? eq + 1 : amp;
         raw.len = amp - raw.data;
 
-#define ngx_http_affiliate_is(name)                                          \
-        ((size_t) (eq - p) == sizeof(name) - 1                               \
-         && ngx_strncmp(p, name, sizeof(name) - 1) == 0)
-
-        if (ngx_http_affiliate_is("sig")) {
+        if (name.len == 3 && ngx_strncmp(name.data, "sig", 3) == 0) {
             a->sig = raw;
             continue;
         }
@@ -359,51 +370,54 @@ ngx_http_affiliate_conversion_parse(ngx_http_request_t *r, ngx_str_t *args,
 
         sp = ngx_cpymem(sp, p, amp - p);
 
-        if (ngx_http_affiliate_is("click_id")) {
-            v = &a->click_id;
+        v = ngx_http_affiliate_conversion_arg(a, &name);
 
-        } else if (ngx_http_affiliate_is("order_id")) {
-            v = &a->order_id;
-
-        } else if (ngx_http_affiliate_is("amount")) {
-            v = &a->amount;
-
-        } else if (ngx_http_affiliate_is("currency")) {
-            v = &a->currency;
-
-        } else if (ngx_http_affiliate_is("key")) {
-            v = &a->key;
-
-        } else {
-            continue;
-        }
-
-#undef ngx_http_affiliate_is
-
-        /* form encoding: "+" is a space */
-
-        dst = ngx_pnalloc(r->pool, raw.len);
-        if (dst == NULL) {
+        if (v && ngx_http_affiliate_unescape_arg(r->pool, &raw, v) != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        ngx_memcpy(dst, raw.data, raw.len);
-
-        for (src = dst; src < dst + raw.len; src++) {
-            if (*src == '+') {
-                *src = ' ';
-            }
-        }
-
-        v->data = dst;
-        src = dst;
-        ngx_unescape_uri(&dst, &src, raw.len, 0);
-        v->len = dst - v->data;
     }
 
     a->signed_part.len = sp - a->signed_part.data;
 
     return NGX_OK;
+}
+
+
+/* where a parameter the endpoint reads goes; NULL: not one of them */
+
+static ngx_str_t *
+ngx_http_affiliate_conversion_arg(ngx_http_affiliate_conv_args_t *a,
+    ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    static struct {
+        ngx_str_t  name;
+        size_t     offset;
+    }  params[] = {
+        { ngx_string("click_id"),
+          offsetof(ngx_http_affiliate_conv_args_t, click_id) },
+        { ngx_string("order_id"),
+          offsetof(ngx_http_affiliate_conv_args_t, order_id) },
+        { ngx_string("amount"),
+          offsetof(ngx_http_affiliate_conv_args_t, amount) },
+        { ngx_string("currency"),
+          offsetof(ngx_http_affiliate_conv_args_t, currency) },
+        { ngx_string("key"),
+          offsetof(ngx_http_affiliate_conv_args_t, key) },
+        { ngx_null_string, 0 }
+    };
+
+    for (i = 0; params[i].name.len; i++) {
+        if (name->len == params[i].name.len
+            && ngx_strncmp(name->data, params[i].name.data, name->len) == 0)
+        {
+            return (ngx_str_t *) ((u_char *) a + params[i].offset);
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -413,22 +427,10 @@ ngx_http_affiliate_conversion_check(ngx_http_affiliate_conv_args_t *a)
     u_char      *p, *last, code[5];
     ngx_uint_t   i, digits, frac;
 
-    if (a->click_id.len) {
-        if (a->click_id.len != NGX_HTTP_AFFILIATE_ULID_LEN) {
-            return "invalid click_id";
-        }
-
-        for (i = 0; i < a->click_id.len; i++) {
-            a->click_id.data[i] = ngx_toupper(a->click_id.data[i]);
-
-            if (ngx_strlchr(ngx_http_affiliate_base32, ngx_http_affiliate_base32
-                            + sizeof(ngx_http_affiliate_base32) - 1,
-                            a->click_id.data[i])
-                == NULL)
-            {
-                return "invalid click_id";
-            }
-        }
+    if (a->click_id.len && ngx_http_affiliate_ulid_parse(&a->click_id)
+                           != NGX_OK)
+    {
+        return "invalid click_id";
     }
 
     if (a->order_id.len == 0 || a->order_id.len > 64) {
@@ -498,10 +500,9 @@ static ngx_int_t
 ngx_http_affiliate_postback_auth(ngx_http_request_t *r,
     ngx_http_affiliate_conv_args_t *a)
 {
-    u_char                          *p;
     ngx_uint_t                       i;
     ngx_http_affiliate_main_conf_t  *amcf;
-    u_char                           mac[32], hex[64];
+    u_char                           mac[32], hex[64], sig[64];
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_affiliate_module);
 
@@ -530,13 +531,13 @@ ngx_http_affiliate_postback_auth(ngx_http_request_t *r,
 
     ngx_hex_dump(hex, mac, sizeof(mac));
 
-    p = a->sig.data;
+    /* hex in either case; the request's own bytes stay as sent */
 
     for (i = 0; i < 64; i++) {
-        p[i] = ngx_tolower(p[i]);
+        sig[i] = ngx_tolower(a->sig.data[i]);
     }
 
-    return CRYPTO_memcmp(hex, p, 64) == 0 ? NGX_OK : NGX_DECLINED;
+    return CRYPTO_memcmp(hex, sig, 64) == 0 ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -611,11 +612,12 @@ ngx_http_affiliate_conversion_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chain_t                     out;
     ngx_http_affiliate_loc_conf_t  *alcf;
 
-    static ngx_str_t  no_store = ngx_string("private, no-store");
-
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_affiliate_module);
 
-    if (ngx_http_affiliate_add_header(r, "Cache-Control", &no_store) == NULL) {
+    if (ngx_http_affiliate_add_header(r, "Cache-Control",
+                                      &ngx_http_affiliate_no_store)
+        == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -245,14 +245,14 @@ ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
         }
     }
 
-    err = ngx_http_affiliate_check_text(creator,
+    err = ngx_http_affiliate_check_text(cf, creator,
                                         NGX_HTTP_AFFILIATE_CREATOR_MAX,
                                         "creator");
     if (err) {
         return err;
     }
 
-    err = ngx_http_affiliate_check_text(campaign,
+    err = ngx_http_affiliate_check_text(cf, campaign,
                                         NGX_HTTP_AFFILIATE_CAMPAIGN_MAX,
                                         "campaign");
     if (err) {
@@ -666,33 +666,53 @@ ngx_http_affiliate_links_find(ngx_http_affiliate_links_t *links,
 }
 
 
-char *
-ngx_http_affiliate_check_text(ngx_str_t *s, size_t max, const char *what)
-{
-    u_char      *p;
-    ngx_uint_t   i;
+/* a creator or campaign: 1 to max bytes, no control byte */
 
-    static u_char  err[64];
+ngx_uint_t
+ngx_http_affiliate_text_valid(ngx_str_t *s, size_t max)
+{
+    size_t  i;
+
+    if (s->data == NULL || s->len == 0 || s->len > max) {
+        return 0;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < ' ' || s->data[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* the same check at configuration time, with the reason */
+
+char *
+ngx_http_affiliate_check_text(ngx_conf_t *cf, ngx_str_t *s, size_t max,
+    const char *what)
+{
+    u_char  *err, *p;
+
+    if (ngx_http_affiliate_text_valid(s, max)) {
+        return NULL;
+    }
+
+    err = ngx_pnalloc(cf->pool, NGX_MAX_CONF_ERRSTR);
+    if (err == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     if (s->data == NULL || s->len == 0) {
-        p = ngx_snprintf(err, sizeof(err) - 1, "missing %s", what);
+        p = ngx_snprintf(err, NGX_MAX_CONF_ERRSTR - 1, "missing %s", what);
 
     } else if (s->len > max) {
-        p = ngx_snprintf(err, sizeof(err) - 1, "%s longer than %uz bytes",
-                         what, max);
+        p = ngx_snprintf(err, NGX_MAX_CONF_ERRSTR - 1,
+                         "%s longer than %uz bytes", what, max);
 
     } else {
-        for (i = 0; i < s->len; i++) {
-            if (s->data[i] < ' ' || s->data[i] == 0x7f) {
-                break;
-            }
-        }
-
-        if (i == s->len) {
-            return NULL;
-        }
-
-        p = ngx_snprintf(err, sizeof(err) - 1,
+        p = ngx_snprintf(err, NGX_MAX_CONF_ERRSTR - 1,
                          "%s contains a control character", what);
     }
 

@@ -9,6 +9,18 @@
 #include "ngx_http_affiliate_module.h"
 
 
+/* the recent-key tables of affiliate_zone, see docs/internals.md */
+#define NGX_HTTP_AFFILIATE_NTABLES  3
+
+typedef struct {
+    ngx_str_t                  name;
+    size_t                     offset;      /* in the zone */
+    size_t                     entry;       /* entry size */
+    size_t                     share;       /* default: 1/share of a zone */
+} ngx_http_affiliate_table_param_t;
+
+
+static void ngx_http_affiliate_ctx_cleanup(void *data);
 static ngx_int_t ngx_http_affiliate_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_affiliate_click_id_variable(ngx_http_request_t *r,
@@ -27,6 +39,12 @@ static char *ngx_http_affiliate_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
 static char *ngx_http_affiliate_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_affiliate_zone_size(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_str_t *name, ssize_t *size);
+static ngx_int_t ngx_http_affiliate_zone_tables(ngx_conf_t *cf,
+    ngx_http_affiliate_zone_t *zone, size_t size);
+static ngx_int_t ngx_http_affiliate_zone_running(ngx_conf_t *cf,
+    ngx_str_t *name, size_t size);
 static char *ngx_http_affiliate_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_affiliate_links(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -46,6 +64,19 @@ static char *ngx_http_affiliate_unique(ngx_conf_t *cf, ngx_command_t *cmd,
 
 static ngx_int_t ngx_http_affiliate_init_process(ngx_cycle_t *cycle);
 static void ngx_http_affiliate_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_http_affiliate_table_param_t
+    ngx_http_affiliate_table_params[NGX_HTTP_AFFILIATE_NTABLES + 1] =
+{
+    { ngx_string("clicks="), offsetof(ngx_http_affiliate_zone_t, clicks_size),
+      sizeof(ngx_http_affiliate_click_entry_t), 8 },
+    { ngx_string("unique="), offsetof(ngx_http_affiliate_zone_t, unique_size),
+      sizeof(ngx_http_affiliate_entry_t), 16 },
+    { ngx_string("orders="), offsetof(ngx_http_affiliate_zone_t, orders_size),
+      sizeof(ngx_http_affiliate_entry_t), 32 },
+    { ngx_null_string, 0, 0, 0 }
+};
 
 
 static ngx_conf_enum_t  ngx_http_affiliate_attributions[] = {
@@ -183,6 +214,13 @@ static ngx_command_t  ngx_http_affiliate_commands[] = {
       offsetof(ngx_http_affiliate_loc_conf_t, anonymize_ip),
       NULL },
 
+    { ngx_string("affiliate_speculative"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_affiliate_speculation,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_affiliate_loc_conf_t, speculative),
+      NULL },
+
     { ngx_string("affiliate_conversion"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_affiliate_conversion,
@@ -247,33 +285,61 @@ static ngx_http_variable_t  ngx_http_affiliate_vars[] = {
 };
 
 
-static ngx_uint_t  ngx_http_affiliate_statuses[] = {
-    NGX_HTTP_MOVED_PERMANENTLY,
-    NGX_HTTP_MOVED_TEMPORARILY,
-    NGX_HTTP_SEE_OTHER,
-    NGX_HTTP_TEMPORARY_REDIRECT,
-    NGX_HTTP_PERMANENT_REDIRECT,
-    0
-};
-
+/*
+ * The request's context.  An internal redirect (index, try_files,
+ * error_page, rewrite ... last) wipes module contexts and runs the
+ * handlers again: the context is kept as a pool cleanup so it can be
+ * found again (as the realip module does), and a record already written
+ * is not written twice.  Subrequests share the pool: the owner decides.
+ */
 
 ngx_http_affiliate_ctx_t *
 ngx_http_affiliate_get_ctx(ngx_http_request_t *r)
 {
+    ngx_pool_cleanup_t        *cln;
     ngx_http_affiliate_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_affiliate_module);
 
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_affiliate_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_affiliate_module);
+    if (ctx) {
+        return ctx;
     }
 
+    if (r->internal || r->filter_finalize) {
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_affiliate_ctx_cleanup) {
+                ctx = cln->data;
+
+                if (ctx->request == r) {
+                    ngx_http_set_ctx(r, ctx, ngx_http_affiliate_module);
+                    return ctx;
+                }
+            }
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_affiliate_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_affiliate_ctx_t));
+    ctx->request = r;
+
+    cln->handler = ngx_http_affiliate_ctx_cleanup;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_affiliate_module);
+
     return ctx;
+}
+
+
+/* only marks the context in the pool's cleanups */
+
+static void
+ngx_http_affiliate_ctx_cleanup(void *data)
+{
 }
 
 
@@ -504,6 +570,7 @@ ngx_http_affiliate_create_loc_conf(ngx_conf_t *cf)
     alcf->cookie = NGX_CONF_UNSET_PTR;
     alcf->attribution = NGX_CONF_UNSET_UINT;
     alcf->anonymize_ip = NGX_CONF_UNSET;
+    alcf->speculative = NGX_CONF_UNSET_UINT;
 
     return alcf;
 }
@@ -529,6 +596,8 @@ ngx_http_affiliate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->attribution, prev->attribution,
                               NGX_HTTP_AFFILIATE_LAST_CLICK);
     ngx_conf_merge_value(conf->anonymize_ip, prev->anonymize_ip, 0);
+    ngx_conf_merge_uint_value(conf->speculative, prev->speculative,
+                              NGX_HTTP_SERVICE_UNAVAILABLE);
 
     if (conf->capture_zone == NULL) {
         conf->capture_zone = prev->capture_zone;
@@ -618,93 +687,19 @@ ngx_http_affiliate_zone_param(ngx_conf_t *cf, ngx_str_t *value)
 static char *
 ngx_http_affiliate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    u_char                     *p;
     ssize_t                     size;
-    ngx_str_t                  *value, name, s;
-    ngx_uint_t                  i;
+    ngx_str_t                  *value, name;
     ngx_shm_zone_t             *shm_zone;
     ngx_http_affiliate_zone_t  *zone;
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected NAME:SIZE",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < NGX_HTTP_AFFILIATE_MIN_SIZE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "affiliate zone \"%V\" is too small: %V, "
-                           "the minimum is %uzk", &name, &s,
-                           (size_t) NGX_HTTP_AFFILIATE_MIN_SIZE / 1024);
+    if (ngx_http_affiliate_zone_size(cf, &value[1], &name, &size) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     zone = ngx_http_affiliate_zone_find(cf, &name);
     if (zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    zone->clicks_size = size / 8;
-    zone->unique_size = size / 16;
-    zone->orders_size = size / 32;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-        size_t  *sp;
-
-        if (ngx_strncmp(value[i].data, "clicks=", 7) == 0) {
-            sp = &zone->clicks_size;
-            s.data = value[i].data + 7;
-
-        } else if (ngx_strncmp(value[i].data, "unique=", 7) == 0) {
-            sp = &zone->unique_size;
-            s.data = value[i].data + 7;
-
-        } else if (ngx_strncmp(value[i].data, "orders=", 7) == 0) {
-            sp = &zone->orders_size;
-            s.data = value[i].data + 7;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        s.len = value[i].data + value[i].len - s.data;
-        *sp = ngx_parse_size(&s);
-
-        if (*sp == (size_t) NGX_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid size \"%V\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if ((ssize_t) (zone->clicks_size + zone->unique_size + zone->orders_size)
-        > size - NGX_HTTP_AFFILIATE_MIN_SIZE / 2)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "affiliate zone \"%V\": clicks=, unique= and "
-                           "orders= leave less than %uzk for the ring",
-                           &name, (size_t) NGX_HTTP_AFFILIATE_MIN_SIZE / 2048);
         return NGX_CONF_ERROR;
     }
 
@@ -715,50 +710,10 @@ ngx_http_affiliate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /*
-     * A zone of another size would be a new, empty one while the old
-     * workers still append to the old one: refuse rather than split
-     * the record sequence.  ngx_cycle is still the running cycle here.
-     */
-
-    if (ngx_cycle->shared_memory.part.elts) {
-        ngx_list_part_t  *part;
-        ngx_shm_zone_t   *oshm;
-
-        part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
-        oshm = part->elts;
-
-        for (i = 0; /* void */ ; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-                part = part->next;
-                oshm = part->elts;
-                i = 0;
-            }
-
-            if (oshm[i].tag != &ngx_http_affiliate_module
-                || oshm[i].shm.name.len != name.len
-                || ngx_strncmp(oshm[i].shm.name.data, name.data, name.len)
-                   != 0)
-            {
-                continue;
-            }
-
-            if (oshm[i].shm.size != (size_t) size) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "affiliate zone \"%V\" cannot change "
-                                   "size from %uzk to %uzk on reload: its "
-                                   "unflushed records and its sequence "
-                                   "would be split; restart nginx or give "
-                                   "the zone a new name", &name,
-                                   oshm[i].shm.size / 1024,
-                                   (size_t) size / 1024);
-                return NGX_CONF_ERROR;
-            }
-        }
+    if (ngx_http_affiliate_zone_tables(cf, zone, size) != NGX_OK
+        || ngx_http_affiliate_zone_running(cf, &name, size) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     shm_zone = ngx_shared_memory_add(cf, &name, size,
@@ -784,14 +739,204 @@ ngx_http_affiliate_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* "name:size" */
+
+static ngx_int_t
+ngx_http_affiliate_zone_size(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *name, ssize_t *size)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    p = (u_char *) ngx_strchr(value->data, ':');
+
+    if (p == NULL || p == value->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE", value);
+        return NGX_ERROR;
+    }
+
+    name->data = value->data;
+    name->len = p - value->data;
+
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    *size = ngx_parse_size(&s);
+
+    if (*size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", value);
+        return NGX_ERROR;
+    }
+
+    if (*size < NGX_HTTP_AFFILIATE_MIN_SIZE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "affiliate zone \"%V\" is too small: %V, "
+                           "the minimum is %uzk", name, &s,
+                           (size_t) NGX_HTTP_AFFILIATE_MIN_SIZE / 1024);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * clicks=, unique=, orders=: each table holds at least TABLE_MIN
+ * entries, and together they leave half the minimum zone to the ring.
+ * Every value is at most the zone size before it is subtracted from
+ * what is left, so no sum can overflow.
+ */
+
+static ngx_int_t
+ngx_http_affiliate_zone_tables(ngx_conf_t *cf,
+    ngx_http_affiliate_zone_t *zone, size_t size)
+{
+    size_t                            *sp, left;
+    ngx_str_t                         *value, s;
+    ngx_str_t                          given[NGX_HTTP_AFFILIATE_NTABLES];
+    ngx_uint_t                         i, k;
+    ngx_http_affiliate_table_param_t  *t;
+
+    value = cf->args->elts;
+    t = ngx_http_affiliate_table_params;
+
+    for (k = 0; t[k].name.len; k++) {
+        sp = (size_t *) ((u_char *) zone + t[k].offset);
+        *sp = size / t[k].share;
+        ngx_str_null(&given[k]);
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        for (k = 0; t[k].name.len; k++) {
+            if (value[i].len >= t[k].name.len
+                && ngx_strncmp(value[i].data, t[k].name.data, t[k].name.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (t[k].name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_ERROR;
+        }
+
+        s.data = value[i].data + t[k].name.len;
+        s.len = value[i].len - t[k].name.len;
+
+        sp = (size_t *) ((u_char *) zone + t[k].offset);
+        *sp = (size_t) ngx_parse_size(&s);
+
+        if (*sp == (size_t) NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid size \"%V\"", &value[i]);
+            return NGX_ERROR;
+        }
+
+        given[k] = value[i];
+    }
+
+    left = size - NGX_HTTP_AFFILIATE_MIN_SIZE / 2;
+
+    for (k = 0; t[k].name.len; k++) {
+        sp = (size_t *) ((u_char *) zone + t[k].offset);
+
+        if (given[k].len == 0) {
+            given[k] = t[k].name;
+        }
+
+        if (*sp / t[k].entry < NGX_HTTP_AFFILIATE_TABLE_MIN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "affiliate zone \"%V\": \"%V\" holds %uz "
+                               "entries, the minimum is %d (%uz bytes)",
+                               &zone->name, &given[k], *sp / t[k].entry,
+                               NGX_HTTP_AFFILIATE_TABLE_MIN,
+                               NGX_HTTP_AFFILIATE_TABLE_MIN * t[k].entry);
+            return NGX_ERROR;
+        }
+
+        if (*sp > left) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "affiliate zone \"%V\": \"%V\" is too large, "
+                               "clicks=, unique= and orders= must leave "
+                               "%uzk of the zone for the ring",
+                               &zone->name, &given[k],
+                               (size_t) NGX_HTTP_AFFILIATE_MIN_SIZE / 2048);
+            return NGX_ERROR;
+        }
+
+        left -= *sp;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A zone of another size would be a new, empty one while the old
+ * workers still append to the old one: refuse rather than split the
+ * record sequence.  ngx_cycle is still the running cycle here.
+ */
+
+static ngx_int_t
+ngx_http_affiliate_zone_running(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_uint_t        i;
+    ngx_shm_zone_t   *oshm;
+    ngx_list_part_t  *part;
+
+    if (ngx_cycle->shared_memory.part.elts == NULL) {
+        return NGX_OK;
+    }
+
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    oshm = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            oshm = part->elts;
+            i = 0;
+        }
+
+        if (oshm[i].tag != &ngx_http_affiliate_module
+            || oshm[i].shm.name.len != name->len
+            || ngx_strncmp(oshm[i].shm.name.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        if (oshm[i].shm.size != size) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "affiliate zone \"%V\" cannot change "
+                               "size from %uzk to %uzk on reload: its "
+                               "unflushed records and its sequence "
+                               "would be split; restart nginx or give "
+                               "the zone a new name", name,
+                               oshm[i].shm.size / 1024, size / 1024);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static char *
 ngx_http_affiliate_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_str_t                        *value, s;
-    ngx_uint_t                        i;
-    ngx_msec_t                        flush;
-    ngx_http_affiliate_zone_t        *zone, **zones;
-    ngx_http_affiliate_main_conf_t   *amcf;
+    ngx_str_t                  *value, s;
+    ngx_uint_t                  i;
+    ngx_msec_t                  flush;
+    ngx_http_affiliate_zone_t  *zone;
 
     value = cf->args->elts;
 
@@ -841,24 +986,16 @@ ngx_http_affiliate_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    zone->file = ngx_conf_open_file(cf->cycle, &value[1]);
+    /* a file of its own; sharing one is refused once files are open */
+
+    zone->file = ngx_http_affiliate_log_file(cf, &value[1]);
     if (zone->file == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    amcf = conf;
-    zones = amcf->zones.elts;
-
-    for (i = 0; i < amcf->zones.nelts; i++) {
-        if (zones[i] != zone && zones[i]->file == zone->file) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "log \"%V\" is already written by another "
-                               "affiliate_log, of zone \"%V\"", &value[1],
-                               &zones[i]->name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
+    zone->cycle = cf->cycle;
+    zone->log_conf_file = cf->conf_file->file.name.data;
+    zone->log_conf_line = cf->conf_file->line;
     zone->log_path = value[1];
     zone->flush = flush;
 
@@ -936,7 +1073,7 @@ ngx_http_affiliate_redirect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_int_t                  n;
     ngx_str_t                 *value;
-    ngx_uint_t                 i, k;
+    ngx_uint_t                 i;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (alcf->redirect_zone) {
@@ -957,19 +1094,8 @@ ngx_http_affiliate_redirect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "status=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-
-            for (k = 0; ngx_http_affiliate_statuses[k]; k++) {
-                if ((ngx_uint_t) n == ngx_http_affiliate_statuses[k]) {
-                    break;
-                }
-            }
-
-            if (n == NGX_ERROR || ngx_http_affiliate_statuses[k] == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid redirect status \"%V\", "
-                                   "expected 301, 302, 303, 307 or 308",
-                                   &value[i]);
+            n = ngx_http_affiliate_redirect_status(cf, &value[i]);
+            if (n == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 

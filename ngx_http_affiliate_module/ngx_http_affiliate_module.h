@@ -13,14 +13,16 @@
 #include <ngx_http.h>
 
 
-/* a ring slot: 16 bytes of header and the record's JSON line */
+/* a ring slot: a header (ngx_http_affiliate_slot_head_t) and a JSON line */
 #define NGX_HTTP_AFFILIATE_SLOT_SIZE     4096
-#define NGX_HTTP_AFFILIATE_RECORD_MAX    (NGX_HTTP_AFFILIATE_SLOT_SIZE - 16)
 #define NGX_HTTP_AFFILIATE_MIN_SIZE      (512 * 1024)
-#define NGX_HTTP_AFFILIATE_ULID_LEN      26
 
-/* a claimed slot nobody published for this long belongs to a dead worker */
-#define NGX_HTTP_AFFILIATE_LOST_AFTER    1000
+/* fields written by different workers are kept this far apart */
+#define NGX_HTTP_AFFILIATE_LINE          128
+
+/* the fewest entries a clicks=, unique= or orders= table may have */
+#define NGX_HTTP_AFFILIATE_TABLE_MIN     64
+#define NGX_HTTP_AFFILIATE_ULID_LEN      26
 
 /* link table limits, in bytes */
 #define NGX_HTTP_AFFILIATE_SLUG_MAX      128
@@ -99,41 +101,70 @@ typedef struct {
 } ngx_http_affiliate_revenue_t;
 
 
+/*
+ * Every field below that more than one process touches is accessed with
+ * the __atomic builtins only (64-bit even on 32-bit builds); see
+ * "Memory ordering" in docs/internals.md.
+ */
+
 /* one counter a cache line pair, as stub_status keeps them apart */
-typedef struct {
+typedef union {
     uint64_t                         value;
-    u_char                           pad[120];
+    u_char                           line[NGX_HTTP_AFFILIATE_LINE];
 } ngx_http_affiliate_counter_t;
 
 
 typedef struct {
-    uint64_t                         seq;
+    uint64_t                         seq;           /* Vyukov's sequence */
+    uint64_t                         writer;        /* pos, or who writes */
     uint32_t                         len;
     uint32_t                         reserved;
+} ngx_http_affiliate_slot_head_t;
+
+
+#define NGX_HTTP_AFFILIATE_RECORD_MAX                                        \
+    (NGX_HTTP_AFFILIATE_SLOT_SIZE - sizeof(ngx_http_affiliate_slot_head_t))
+
+
+typedef struct {
+    ngx_http_affiliate_slot_head_t   h;
     u_char                           data[NGX_HTTP_AFFILIATE_RECORD_MAX];
 } ngx_http_affiliate_slot_t;
 
 
-/* the shared part of a zone; see docs/internals.md */
+/*
+ * The shared part of a zone; see docs/internals.md.  Each union is one
+ * line of its own; ngx_http_affiliate_ring.c asserts the offsets.
+ */
 typedef struct {
-    uint64_t                         head;          /* producers */
-    u_char                           pad0[120];
+    union {
+        uint64_t                     head;          /* producers */
+        u_char                       line0[NGX_HTTP_AFFILIATE_LINE];
+    };
 
-    uint64_t                         tail;          /* flusher only */
-    uint64_t                         tail_off;
-    uint64_t                         written;
-    uint64_t                         lost;
-    uint64_t                         bytes;
-    uint64_t                         stall_pos;
-    ngx_msec_t                       stall_since;
-    ngx_msec_t                       last_flush;    /* wall clock, ms */
-    time_t                           retry_at;
-    time_t                           write_alert;
-    u_char                           pad1[56];
+    union {
+        struct {                                    /* the lease holder */
+            uint64_t                 tail;
+            uint64_t                 tail_off;
+            uint64_t                 written;
+            uint64_t                 lost;
+            uint64_t                 bytes;
+            uint64_t                 stall_pos;
+            uint64_t                 stall_since;   /* ngx_current_msec */
+            uint64_t                 last_flush;    /* wall clock, ms */
+            int64_t                  retry_at;      /* seconds */
+            int64_t                  write_alert;
+        };
+        u_char                       line1[NGX_HTTP_AFFILIATE_LINE];
+    };
 
-    ngx_atomic_t                     lock;          /* flusher lease: pid */
-    ngx_atomic_t                     drop_alert;
-    u_char                           pad2[112];
+    union {
+        struct {
+            uint64_t                 lease;         /* beat << 22 | pid */
+            int64_t                  drop_alert;    /* seconds */
+        };
+        u_char                       line2[NGX_HTTP_AFFILIATE_LINE];
+    };
 
     ngx_http_affiliate_counter_t     counters[NGX_HTTP_AFFILIATE_NCOUNTERS];
 
@@ -158,14 +189,20 @@ typedef struct {
     size_t                           unique_size;
     size_t                           orders_size;
 
+    /* an element of cycle->open_files of its own, see internals.md */
     ngx_open_file_t                 *file;
     ngx_str_t                        log_path;
     ngx_msec_t                       flush;
+    ngx_cycle_t                     *cycle;
+    u_char                          *log_conf_file;
+    ngx_uint_t                       log_conf_line;
 
     /* per worker, set up in init_process */
     ngx_event_t                      flush_event;
     u_char                          *buf;
     size_t                           buf_size;
+    u_char                          *scratch;       /* one record */
+    uint64_t                         lease;         /* the value we hold */
 
     u_char                          *conf_file;
     ngx_uint_t                       conf_line;
@@ -272,6 +309,8 @@ typedef struct {
 
     ngx_http_affiliate_zone_t       *conversion_zone;
     ngx_flag_t                       conversion_gif;
+
+    ngx_uint_t                       speculative;   /* status, 0: off */
 } ngx_http_affiliate_loc_conf_t;
 
 
@@ -315,6 +354,9 @@ typedef struct {
     ngx_str_t                        amount;
     ngx_str_t                        currency;
 
+    ngx_http_request_t              *request;       /* the owner */
+    ngx_uint_t                       done;          /* DONE(type) bits */
+
     unsigned                         unique:2;
     unsigned                         attributed:2;
     unsigned                         duplicate:2;
@@ -330,6 +372,10 @@ typedef enum {
     NGX_HTTP_AFFILIATE_LANDING,
     NGX_HTTP_AFFILIATE_CONVERSION
 } ngx_http_affiliate_type_e;
+
+
+/* ctx->done: a record of this type was written for the request */
+#define NGX_HTTP_AFFILIATE_DONE(type)  (1 << (type))
 
 
 /* a verified attribution cookie */
@@ -356,8 +402,9 @@ char *ngx_http_affiliate_links_file(ngx_conf_t *cf,
 char *ngx_http_affiliate_link_add(ngx_conf_t *cf,
     ngx_http_affiliate_links_t **lp, ngx_str_t *slug, ngx_str_t *dest,
     ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *geo);
-char *ngx_http_affiliate_check_text(ngx_str_t *s, size_t max,
-    const char *what);
+char *ngx_http_affiliate_check_text(ngx_conf_t *cf, ngx_str_t *s,
+    size_t max, const char *what);
+ngx_uint_t ngx_http_affiliate_text_valid(ngx_str_t *s, size_t max);
 char *ngx_http_affiliate_links_build(ngx_conf_t *cf,
     ngx_http_affiliate_links_t *links);
 ngx_http_affiliate_link_t *ngx_http_affiliate_links_find(
@@ -366,6 +413,11 @@ char *ngx_http_affiliate_dest_parse(ngx_str_t *url,
     ngx_http_affiliate_dest_t *dest);
 
 /* ngx_http_affiliate_redirect.c */
+extern ngx_str_t  ngx_http_affiliate_no_store;
+ngx_int_t ngx_http_affiliate_redirect_status(ngx_conf_t *cf,
+    ngx_str_t *value);
+ngx_int_t ngx_http_affiliate_send_empty(ngx_http_request_t *r,
+    ngx_uint_t status);
 ngx_int_t ngx_http_affiliate_redirect_handler(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_http_affiliate_add_header(ngx_http_request_t *r,
     char *key, ngx_str_t *value);
@@ -377,6 +429,7 @@ ngx_int_t ngx_http_affiliate_location(ngx_http_request_t *r,
 
 /* ngx_http_affiliate_record.c */
 void ngx_http_affiliate_ulid(u_char *dst);
+ngx_int_t ngx_http_affiliate_ulid_parse(ngx_str_t *id);
 size_t ngx_http_affiliate_record_format(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_type_e type,
     uint64_t seq, u_char *buf, size_t size);
@@ -391,8 +444,12 @@ ngx_int_t ngx_http_affiliate_record(ngx_http_request_t *r,
     ngx_http_affiliate_type_e type);
 ngx_http_affiliate_slot_t *ngx_http_affiliate_ring_reserve(
     ngx_http_affiliate_sh_t *sh, uint64_t *pos);
-void ngx_http_affiliate_ring_publish(ngx_http_affiliate_slot_t *slot,
-    uint64_t pos, size_t len);
+ngx_int_t ngx_http_affiliate_ring_begin(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_slot_t *slot, uint64_t pos);
+void ngx_http_affiliate_ring_publish(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_slot_t *slot, uint64_t pos, size_t len);
+ngx_open_file_t *ngx_http_affiliate_log_file(ngx_conf_t *cf,
+    ngx_str_t *path);
 ngx_int_t ngx_http_affiliate_ring_init_process(ngx_cycle_t *cycle,
     ngx_http_affiliate_zone_t *zone);
 void ngx_http_affiliate_ring_exit_process(ngx_cycle_t *cycle,

@@ -30,7 +30,8 @@ static u_char *ngx_http_affiliate_json_field(u_char *p, u_char *end,
     ngx_uint_t *truncated);
 
 
-static u_char  ngx_http_affiliate_base32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+static u_char  ngx_http_affiliate_base32[] =
+    "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 static u_char  ngx_http_affiliate_hex[] = "0123456789abcdef";
 
@@ -116,6 +117,34 @@ ngx_http_affiliate_ulid(u_char *dst)
             dst[k++] = ngx_http_affiliate_base32[(acc >> bits) & 0x1f];
         }
     }
+}
+
+
+/* a click id as sent by a shop: any case, upper-cased in place */
+
+ngx_int_t
+ngx_http_affiliate_ulid_parse(ngx_str_t *id)
+{
+    size_t  i;
+
+    if (id->len != NGX_HTTP_AFFILIATE_ULID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        id->data[i] = ngx_toupper(id->data[i]);
+
+        if (ngx_strlchr(ngx_http_affiliate_base32,
+                        ngx_http_affiliate_base32
+                        + sizeof(ngx_http_affiliate_base32) - 1,
+                        id->data[i])
+            == NULL)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -299,8 +328,9 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, ",\"id\":\"", sizeof(",\"id\":\"") - 1);
 
-    if (type == NGX_HTTP_AFFILIATE_CLICK
-        || type == NGX_HTTP_AFFILIATE_LANDING)
+    if (ctx->has_click_id
+        && (type == NGX_HTTP_AFFILIATE_CLICK
+            || type == NGX_HTTP_AFFILIATE_LANDING))
     {
         p = ngx_cpymem(p, ctx->click_id, NGX_HTTP_AFFILIATE_ULID_LEN);
 

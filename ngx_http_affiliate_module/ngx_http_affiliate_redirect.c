@@ -16,7 +16,17 @@ static ngx_int_t ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx);
 
 
-static ngx_str_t  ngx_http_affiliate_no_store = ngx_string("private, no-store");
+ngx_str_t  ngx_http_affiliate_no_store = ngx_string("private, no-store");
+
+
+static ngx_uint_t  ngx_http_affiliate_redirect_statuses[] = {
+    NGX_HTTP_MOVED_PERMANENTLY,
+    NGX_HTTP_MOVED_TEMPORARILY,
+    NGX_HTTP_SEE_OTHER,
+    NGX_HTTP_TEMPORARY_REDIRECT,
+    NGX_HTTP_PERMANENT_REDIRECT,
+    0
+};
 
 
 ngx_int_t
@@ -54,6 +64,13 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
     ctx = ngx_http_affiliate_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->done & NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_CLICK)) {
+        /* an internal redirect back here after the click: the same answer */
+        return ctx->location.len ? ngx_http_affiliate_send_redirect(r, ctx)
+                                 : ngx_http_affiliate_send_empty(r,
+                                                                 ctx->status);
     }
 
     /* the slug: the URI after a prefix location, else its last segment */
@@ -101,7 +118,13 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        if (ctx->done & NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_MISS)) {
+            /* error_page 404 led back to a miss: recorded once */
+            return NGX_HTTP_NOT_FOUND;
+        }
+
         ctx->status = NGX_HTTP_NOT_FOUND;
+        ctx->done |= NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_MISS);
 
         ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_MISSES);
         ngx_http_affiliate_record(r, zone, ctx, NGX_HTTP_AFFILIATE_MISS);
@@ -137,6 +160,21 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
     ngx_http_affiliate_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_affiliate_module);
+
+    ctx->done |= NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_CLICK);
+
+    if (alcf->speculative && ngx_http_affiliate_speculative(r)) {
+        /*
+         * A speculative navigation: the browser would keep this answer
+         * and the person's click would never reach us.  A no-store
+         * error makes it fetch again on the real navigation.
+         */
+
+        ctx->status = alcf->speculative;
+        ngx_http_affiliate_click(r, zone, ctx, NGX_HTTP_AFFILIATE_CLICK);
+
+        return ngx_http_affiliate_send_empty(r, ctx->status);
+    }
 
     ngx_http_affiliate_ulid(ctx->click_id);
     ctx->has_click_id = 1;
@@ -262,6 +300,60 @@ ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
     }
 
     r->headers_out.status = ctx->status;
+    r->headers_out.content_length_n = 0;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_send_special(r, NGX_HTTP_LAST);
+}
+
+
+/* "status=N" of affiliate_redirect and affiliate_rule; logs a bad one */
+
+ngx_int_t
+ngx_http_affiliate_redirect_status(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_int_t   n;
+    ngx_uint_t  k;
+
+    n = ngx_atoi(value->data + sizeof("status=") - 1,
+                 value->len - (sizeof("status=") - 1));
+
+    for (k = 0; n != NGX_ERROR && ngx_http_affiliate_redirect_statuses[k];
+         k++)
+    {
+        if ((ngx_uint_t) n == ngx_http_affiliate_redirect_statuses[k]) {
+            return n;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid redirect status \"%V\", "
+                       "expected 301, 302, 303, 307 or 308", value);
+
+    return NGX_ERROR;
+}
+
+
+/* a speculative navigation declined: an empty, uncacheable answer */
+
+ngx_int_t
+ngx_http_affiliate_send_empty(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_affiliate_add_header(r, "Cache-Control",
+                                      &ngx_http_affiliate_no_store)
+        == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
     r->headers_out.content_length_n = 0;
 
     rc = ngx_http_send_header(r);

@@ -110,13 +110,8 @@ ngx_http_affiliate_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.len = value[i].len - 9;
 
         } else if (ngx_strncmp(value[i].data, "status=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-
-            if (n != 301 && n != 302 && n != 303 && n != 307 && n != 308) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid redirect status \"%V\", "
-                                   "expected 301, 302, 303, 307 or 308",
-                                   &value[i]);
+            n = ngx_http_affiliate_redirect_status(cf, &value[i]);
+            if (n == NGX_ERROR) {
                 return NGX_CONF_ERROR;
             }
 
@@ -213,9 +208,10 @@ ngx_http_affiliate_rules_check(ngx_conf_t *cf,
     for (i = 0; i < alcf->rules->nelts; i++) {
         if (rule[i].variable_host) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "affiliate_rule in %s:%ui: destination host comes "
-                          "from a variable; list allowed hosts with "
-                          "affiliate_allow_hosts (a request could set it)",
+                          "affiliate_rule in %s:%ui: the destination's host "
+                          "comes from a variable, which a request could set; "
+                          "list the hosts it may name with "
+                          "\"affiliate_allow_hosts\"",
                           rule[i].file, rule[i].line);
             return NGX_CONF_ERROR;
         }
@@ -284,13 +280,11 @@ ngx_http_affiliate_rules_find(ngx_http_request_t *r,
         ctx->rule = i + 1;
 
         if ((creator.len
-             && ngx_http_affiliate_check_text(&creator,
-                                              NGX_HTTP_AFFILIATE_CREATOR_MAX,
-                                              "creator"))
+             && !ngx_http_affiliate_text_valid(&creator,
+                                               NGX_HTTP_AFFILIATE_CREATOR_MAX))
             || (campaign.len
-                && ngx_http_affiliate_check_text(&campaign,
-                                              NGX_HTTP_AFFILIATE_CAMPAIGN_MAX,
-                                              "campaign")))
+                && !ngx_http_affiliate_text_valid(&campaign,
+                                            NGX_HTTP_AFFILIATE_CAMPAIGN_MAX)))
         {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "affiliate_rule %ui: unsafe creator or campaign",
