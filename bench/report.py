@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+"""Benchmark of tools/affiliate-report: records per second and peak memory.
+
+    bench/report.py [--records N] [--nodes K] [--dir DIR] [--keep]
+
+Writes a multi-node data set like the module's logs (clicks by people and
+bots, landings, conversions by postback and pixel, duplicates, rotated and
+gzipped files), then runs the report on it pinned to one CPU (taskset),
+prints records/s and the peak resident memory of the report process, and
+runs it again on a data set 4 times smaller to show that memory does not
+grow with the number of records.
+"""
+
+import argparse
+import gzip
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+TOOL = os.path.join(TOP, 'tools', 'affiliate-report')
+B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+
+UAS = ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) '
+       'AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 '
+       'Safari/604.1',
+       'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 '
+       '(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
+       'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 '
+       '(KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36']
+BOT_UA = 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)'
+
+REC = ('{"ts":"%s","type":"%s","click_id":%s,"link":%s,"rule":null,'
+       '"creator":%s,"campaign":%s,"dest":%s,"status":%s,"ip":"%s",'
+       '"ua":"%s","referer":"https://l.instagram.com/","host":"shop.example",'
+       '"country":"%s","region":null,"city":null,"asn":3320,"bot":%s,'
+       '"bot_reason":%s,"unique":%s,"cookie":%s,"source":%s,"order_id":%s,'
+       '"amount":%s,"currency":%s,"attributed":%s,"duplicate":%s,'
+       '"truncated":false,"seq":%d,"id":"%s","node":"%s"}\n')
+
+
+def q(s):
+    return 'null' if s is None else '"%s"' % s
+
+
+def ulid(rnd, ms):
+    t = ''
+    for _ in range(10):
+        t = B32[ms % 32] + t
+        ms //= 32
+    return t + ''.join(rnd.choice(B32) for _ in range(16))
+
+
+def ts_of(ms):
+    s, m = divmod(ms, 1000)
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(s)) + '.%03dZ' % m
+
+
+def generate(d, total, nodes, seed=1):
+    rnd = random.Random(seed)
+    creators = ['c%03d' % i for i in range(200)]
+    campaigns = ['spring', 'summer', 'autumn', 'winter', 'launch']
+    countries = ['DE', 'FR', 'US', 'GB', 'IT', 'ES', 'NL', 'PL']
+    start = 1764547200000              # 2025-12-01
+    per_node = total // nodes
+    step = 30 * 86400000 // per_node
+    os.makedirs(d, exist_ok=True)
+    files = []
+    recent = []
+    for n in range(nodes):
+        node = 'web%d' % (n + 1)
+        seq = 0
+        ms = start + n * 7
+        chunk = per_node // 4 + 1
+        out = None
+        part = 0
+        written = 0
+        for i in range(per_node):
+            if written % chunk == 0:
+                if out:
+                    out.close()
+                name = os.path.join(d, '%s-affiliate.log.%d' % (node, 3 - part))
+                out = (gzip.open(name + '.gz', 'wt', compresslevel=1)
+                       if part < 2 else open(name, 'w'))
+                files.append(out.name if part >= 2 else name + '.gz')
+                part += 1
+            written += 1
+            seq += 1
+            ms += step
+            ts = ts_of(ms)
+            rid = ulid(rnd, ms)
+            x = rnd.random()
+            c = rnd.choice(creators)
+            cp = rnd.choice(campaigns)
+            cc = rnd.choice(countries)
+            if x < 0.03:
+                # conversion: attributed, or a postback with a click id
+                # seen elsewhere, sometimes reported twice
+                cid = rnd.choice(recent) if recent else None
+                att = rnd.random() < 0.7
+                amt = '%d.%02d' % (rnd.randint(5, 300), rnd.randint(0, 99))
+                oid = 'o%d-%d' % (n, i)
+                src = 'postback' if rnd.random() < 0.8 else 'pixel'
+                line = REC % (ts, 'conversion', q(cid), 'null',
+                              q(c if att else None), q(cp if att else None),
+                              'null', 200, '10.0.0.5', 'shop-backend/2.1', cc,
+                              'false', 'null', 'null', 'null', q(src),
+                              q(oid), q(amt), q('EUR'),
+                              'true' if att else 'false', 'false', seq, rid,
+                              node)
+            else:
+                typ = 'landing' if x < 0.08 else 'click'
+                bot = rnd.random() < 0.15
+                cid = rid
+                if not bot and len(recent) < 5000:
+                    recent.append(cid)
+                elif not bot:
+                    recent[rnd.randrange(5000)] = cid
+                dest = ('"https://shop.example/p/item-%d?click_id=%s'
+                        '&utm_source=%s&utm_medium=affiliate&utm_campaign=%s"'
+                        % (i % 97, cid, c, cp))
+                line = REC % (ts, typ, q(cid), q('l%d' % (i % 300)), q(c),
+                              q(cp), dest, 302,
+                              '203.0.%d.0' % (i % 250),
+                              BOT_UA if bot else rnd.choice(UAS), cc,
+                              'true' if bot else 'false',
+                              q('ua') if bot else 'null',
+                              'null' if bot else
+                              ('true' if rnd.random() < 0.7 else 'false'),
+                              'null' if bot else '"set"', 'null', 'null',
+                              'null', 'null', 'null', 'null', seq, rid, node)
+            out.write(line)
+        out.close()
+    return files
+
+
+def run(files, extra):
+    cmd = ['taskset', '-c', '0', TOOL, '--format', 'json',
+           '-o', os.devnull] + extra + files
+    if not shutil.which('taskset'):
+        cmd = cmd[3:]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    el = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return el, rss
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--records', type=int, default=2000000)
+    p.add_argument('--nodes', type=int, default=4)
+    p.add_argument('--dir')
+    p.add_argument('--keep', action='store_true')
+    a = p.parse_args()
+    d = a.dir or tempfile.mkdtemp(prefix='affiliate-report-bench-')
+    try:
+        t = time.perf_counter()
+        small = generate(os.path.join(d, 'small'), a.records // 4, a.nodes)
+        big = generate(os.path.join(d, 'big'), a.records, a.nodes)
+        print('generated %d + %d records in %.1f s (%s)'
+              % (a.records // 4, a.records, time.perf_counter() - t, d))
+        # peak memory: each run in its own child so ru_maxrss is its own
+        for name, files, n in (('small', small, a.records // 4),
+                               ('big', big, a.records)):
+            r = subprocess.run(
+                [sys.executable, '-c',
+                 'import sys,resource,subprocess,time\n'
+                 't=time.perf_counter()\n'
+                 'subprocess.run(sys.argv[1:],check=True)\n'
+                 'e=time.perf_counter()-t\n'
+                 'print(e, resource.getrusage('
+                 'resource.RUSAGE_CHILDREN).ru_maxrss)',
+                 ] + (['taskset', '-c', '0'] if shutil.which('taskset')
+                      else []) + [TOOL, '--by', 'creator,campaign',
+                                  '--format', 'json', '-o', os.devnull]
+                + files, capture_output=True, text=True, check=True)
+            el, rss = r.stdout.split()
+            el = float(el)
+            print('%-5s %9d records  %6.2f s  %8.0f records/s  '
+                  'peak RSS %6.1f MB'
+                  % (name, n, el, n / el, int(rss) / 1024))
+    finally:
+        if not a.keep and not a.dir:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
