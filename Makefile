@@ -55,13 +55,15 @@ DEB_DIR  = $(BUILD)/deb
 DEB_SRC  = $(DEB_DIR)/$(DEB_PKG)-$(DEB_VER)
 DEB_FILE = $(DEB_PKG)_$(DEB_VER)_$(DEB_ARCH).deb
 SUDO     = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_FILES = $(wildcard LICENSE README.md config debian docs examples \
+              ngx_http_affiliate_module tools)
 
 .PHONY: deb test-deb
 
 deb: deps
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
-	tar -C $(CURDIR) --exclude=./.git --exclude=./build --exclude=./cache \
-	    --exclude=./tmp --exclude='./*.deb' -cf - . | tar -C $(DEB_SRC) -xf -
+	tar -C $(CURDIR) --exclude=__pycache__ -cf - $(DEB_FILES) \
+	    | tar -C $(DEB_SRC) -xf -
 	cd $(DEB_SRC) && { command -v lintian >/dev/null && \
 	    dpkg-checkbuilddeps 2>/dev/null; } || { \
 	    $(SUDO) apt-get update -q >/dev/null && \
