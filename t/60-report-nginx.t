@@ -1,0 +1,304 @@
+# tools/affiliate-report on logs written by two real nginx nodes
+# (affiliate_node web1 / web2): human clicks (unique and repeated), bot
+# clicks (HEAD, prefetch, a crawler User-Agent, no User-Agent, a declined
+# speculative navigation), landings, pixel conversions with the cookie,
+# postbacks attributed by the click index, a postback on the node that did
+# not see the click, a postback for a bot's click id, an order reported on
+# both nodes and twice on one, a restart of web2, a rotation of web1's log
+# (gzipped), corrupt lines.  Every metric of the report is checked against
+# a count kept here while making the requests.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use JSON::PP;
+use IO::Compress::Gzip qw(gzip $GzipError);
+use Aff;
+
+my $TOOL = "$FindBin::Bin/../tools/affiliate-report";
+my $SECRET = 'report-test-secret-0123456789abcdefghijk';
+my $KEY = 'report-postback-key-0123456789AB';
+
+sub http_for {
+    my ($node) = @_;
+    return <<"EOF";
+    affiliate_node  $node;
+    affiliate_zone  aff:16m;
+    affiliate_log   %%DIR%%/aff.log zone=aff flush=100ms;
+    affiliate_links %%DIR%%/links.tsv;
+    affiliate_secret %%DIR%%/secret;
+    affiliate_postback_key %%DIR%%/postback.key;
+    affiliate_cookie aff;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name localhost;
+        location /go/ { affiliate_redirect zone=aff; }
+        location /shop/ {
+            affiliate_capture zone=aff creator=ref campaign=cmp;
+            return 200 "page\\n";
+        }
+        location = /conv { affiliate_conversion zone=aff; }
+        location = /px.gif { affiliate_conversion zone=aff format=gif; }
+        location = /affiliate/status { affiliate_status zone=aff; }
+    }
+EOF
+}
+
+my $links = "a\thttps://shop.example/a\tanna\tsummer\n"
+          . "b\thttps://shop.example/b\tbob\twinter\n"
+          . "c\thttps://shop.example/c\tcarla\tlaunch\n";
+my %node;
+for my $n (qw(web1 web2)) {
+    $node{$n} = Aff->new(
+        http  => http_for($n),
+        files => { 'links.tsv' => $links, 'secret' => "$SECRET\n",
+                   'postback.key' => "$KEY\n" });
+    chmod 0600, map { $node{$n}->dir . "/$_" } qw(secret postback.key);
+    $node{$n}->start;
+}
+
+# the independent count: per creator, and per node
+my %want;     # creator -> {clicks, unique, bots, landings, orders, cents}
+my %recs;     # node -> records written
+my $uan = 0;
+sub ua { return 'Mozilla/5.0 (X11; Linux x86_64) report-test/' . ++$uan }
+
+sub click {
+    my ($n, $slug, %o) = @_;
+    my %cr = (a => 'anna', b => 'bob', c => 'carla');
+    my $t = $node{$n};
+    my @h;
+    push @h, ['User-Agent' => $o{no_ua} ? undef : $o{ua} // ua()];
+    push @h, @{ $o{headers} || [] };
+    my $r = $t->get("/go/$slug", \@h, $o{head} ? (method => 'HEAD') : ());
+    my $w = $want{ $cr{$slug} } ||= {};
+    $recs{$n}++;
+    if ($o{bot}) {
+        $w->{bots}++;
+    } else {
+        $w->{clicks}++;
+        $w->{unique}++ unless $o{repeat};
+    }
+    my ($cookie) = ($r->{headers}{'set-cookie'} // '') =~ /^(aff=[^;]+)/;
+    return (Aff::click_id($r->{headers}{location} // ''), $cookie, $r);
+}
+
+sub landing {
+    my ($n, $creator, $campaign) = @_;
+    my $r = $node{$n}->get("/shop/p?ref=$creator&cmp=$campaign",
+                           [['User-Agent' => ua()]]);
+    is($r->{status}, 200, "landing on $n");
+    $recs{$n}++;
+    $want{$creator}{landings}++;
+    $want{$creator}{unique}++;
+    my ($cookie) = ($r->{headers}{'set-cookie'} // '') =~ /^(aff=[^;]+)/;
+    return $cookie;
+}
+
+sub cents {
+    my ($amount) = @_;
+    my ($i, $f) = $amount =~ /^(\d+)(?:\.(\d+))?$/;
+    return $i * 100 + substr(($f // '') . '00', 0, 2);
+}
+
+# an order: who gets it ('' for nobody) and its amount, counted once
+my %orders;
+sub order {
+    my ($n, $path, $cookie, $creator, $amount, $order_id) = @_;
+    my $r = $node{$n}->get($path, [['User-Agent' => 'shop/1.0'],
+                                   $cookie ? ([Cookie => $cookie]) : ()]);
+    is($r->{status}, 200, "conversion $order_id on $n: 200");
+    $recs{$n}++;
+    return if $orders{$order_id}++;
+    $want{$creator}{orders}++;
+    $want{$creator}{cents} += cents($amount);
+}
+
+sub postback {
+    my ($n, $cid, $order_id, $amount, $creator) = @_;
+    order($n, "/conv?order_id=$order_id&amount=$amount&currency=EUR&key=$KEY"
+              . ($cid ? "&click_id=$cid" : ''), undef, $creator, $amount,
+          $order_id);
+}
+
+sub pixel {
+    my ($n, $cookie, $order_id, $amount, $creator) = @_;
+    order($n, "/px.gif?order_id=$order_id&amount=$amount&currency=EUR",
+          $cookie, $creator, $amount, $order_id);
+}
+
+# --- web1: anna's traffic ------------------------------------------------------
+my ($ca1, $cookie1) = click('web1', 'a');
+my $ua_rep = ua();
+my ($ca2, $cookie2) = click('web1', 'a', ua => $ua_rep);
+click('web1', 'a', ua => $ua_rep, repeat => 1);        # same person again
+my ($cbot) = click('web1', 'a', head => 1, bot => 1);
+click('web1', 'a', bot => 1, headers => [['Sec-Purpose' => 'prefetch']]);
+click('web1', 'a', bot => 1,
+      ua => 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)');
+click('web1', 'a', bot => 1, no_ua => 1);
+click('web1', 'a', bot => 1, headers => [['Sec-Purpose' => 'prefetch'],
+                                         ['Sec-Fetch-Mode' => 'navigate']]);
+my $lcookie = landing('web1', 'anna', 'summer');
+my ($cc1) = click('web1', 'c');
+ok($ca1 && $cookie1 && $cbot && $lcookie, 'clicks, cookies, a bot click id');
+
+pixel('web1', $cookie1, 'A-1', '59.80', 'anna');         # cookie
+postback('web1', $ca2, 'A-2', '40', 'anna');              # click index
+pixel('web1', $lcookie, 'A-3', '12.34', 'anna');          # landing cookie
+postback('web1', $ca2, 'A-2', '40', 'anna');              # duplicate, same node
+postback('web1', undef, 'N-1', '7.50', '');               # no click id
+
+# --- web2: bob's traffic, and what only the report can attribute -------------
+my ($cb1) = click('web2', 'b');
+my ($cb2) = click('web2', 'b');
+postback('web2', $cb1, 'B-1', '100.01', 'bob');
+postback('web2', $cc1, 'C-1', '25.00', 'carla');          # click seen on web1
+postback('web2', $cbot, 'S-1', '99.99', '');              # a bot's click id
+postback('web2', $ca2, 'A-2', '40', 'anna');              # again, other node
+postback('web2', 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ', 'U-1', '1.00', '');
+
+my $status2 = $node{web2}->status_json;
+for my $n (keys %node) {
+    $node{$n}->wait_for(sub { $node{$n}->records('aff.log') == $recs{$n} }, 10)
+        or diag("$n: " . scalar($node{$n}->records('aff.log'))
+                . " records, want $recs{$n}");
+}
+
+# web2 restarts: a new zone, seq from 1 again
+$node{web2}->stop;
+$node{web2}->start;
+my $before_restart = $recs{web2};
+click('web2', 'b');
+click('web2', 'b', repeat => 0);
+postback('web2', $cb2, 'B-2', '0.99', 'bob');   # index forgotten: report joins
+$node{web2}->wait_for(sub {
+    $node{web2}->records('aff.log') == $recs{web2} }, 10);
+
+# web1's log is rotated (and gzipped), then more traffic
+my $d1 = $node{web1}->dir;
+rename "$d1/aff.log", "$d1/aff.log.1" or die;
+$node{web1}->reopen(wait_file => 'aff.log');
+my $after_rot = $recs{web1};
+click('web1', 'a');
+click('web1', 'c');
+$node{web1}->wait_for(sub {
+    -s "$d1/aff.log" && $node{web1}->records('aff.log')
+        == $recs{web1} - $after_rot }, 10);
+gzip("$d1/aff.log.1" => "$d1/aff.log.1.gz") or die $GzipError;
+unlink "$d1/aff.log.1";
+
+$node{$_}->stop for keys %node;
+
+# two corrupt lines at the end of web2's log (a torn write, junk)
+my $d2 = $node{web2}->dir;
+open my $fh, '>>', "$d2/aff.log" or die;
+print $fh "{\"ts\":\"2026-11-25T20:00:00.000Z\",\"type\":\"cl\n", "\x00\x01junk\n";
+close $fh;
+my $corrupt_line = $recs{web2} + 1;
+
+# --- the report -----------------------------------------------------------------
+open $fh, '>', "$d1/costs.tsv" or die;
+print $fh "anna\t*\tcpc\t0.50\tEUR\n", "anna\tsummer\tflat\t20\tEUR\n",
+          "bob\twinter\tcpa\t10\tEUR\n", "carla\t*\trevshare\t20\t-\n";
+close $fh;
+
+sub run_json {
+    my (@args) = @_;
+    open my $p, '-|', $TOOL, '--format', 'json', @args or die "$TOOL: $!";
+    local $/;
+    my $out = <$p>;
+    close $p;
+    return eval { decode_json($out) } || do { diag($out); {} };
+}
+
+# files in any order: current log first, then the rotated gzip, web2 first
+my $j = run_json('--costs', "$d1/costs.tsv", "$d2/aff.log", "$d1/aff.log",
+                 "$d1/aff.log.1.gz");
+
+sub grp {
+    my ($c) = @_;
+    my ($g) = grep { ($_->{key}{creator} // '') eq $c } @{ $j->{groups} };
+    return $g || {};
+}
+sub money { my ($c) = @_; return sprintf('%d.%02d', $c / 100, $c % 100) }
+
+my %cost = (
+    anna  => (($want{anna}{clicks} + $want{anna}{landings}) * 50) + 2000,
+    bob   => $want{bob}{orders} * 1000,
+    carla => $want{carla}{cents} * 20 / 100,
+);
+for my $c (qw(anna bob carla)) {
+    my $g = grp($c);
+    my $w = $want{$c};
+    is($g->{clicks}, $w->{clicks} // 0, "$c: human clicks");
+    is($g->{unique_visits}, $w->{unique} // 0, "$c: unique visits");
+    is($g->{bot_clicks}, $w->{bots} // 0, "$c: bot clicks");
+    is($g->{landings}, $w->{landings} // 0, "$c: landings");
+    is($g->{conversions}, $w->{orders} // 0, "$c: conversions");
+    is($g->{revenue}, money($w->{cents} // 0), "$c: revenue");
+    is($g->{cost}, money($cost{$c}), "$c: cost");
+    is($g->{profit}, money(($w->{cents} // 0) - $cost{$c}), "$c: profit");
+}
+is($want{anna}{bots}, 5, 'anna: five kinds of bot click');
+my $g = grp('');
+is($g->{conversions}, $want{''}{orders}, 'nobody: conversions');
+is($g->{revenue}, money($want{''}{cents}), 'nobody: revenue');
+
+my $a = $j->{attribution};
+is($a->{orders}, scalar(keys %orders), 'orders counted once');
+is($a->{duplicate_reports}, 2, 'A-2 reported three times: two dropped');
+is($a->{multi_node_orders}, 1, 'A-2 seen by both nodes');
+is($a->{joined}, 2, 'joined at report time: C-1 (other node), B-2 (restart)');
+is($a->{suspicious}, 1, 'the bot click id: suspicious');
+is($a->{unknown}, 1, 'an unknown click id');
+is($a->{none}, 1, 'no click id');
+is($a->{module}, 4, 'attributed by the module: A-1, A-2, A-3, B-1');
+
+my $in = $j->{integrity};
+my %n = map { $_->{node} => $_ } @{ $in->{nodes} };
+is_deeply([sort keys %n], ['web1', 'web2'], 'nodes from the records');
+is($n{web1}{records}, $recs{web1}, 'web1: every record read');
+is($n{web2}{records}, $recs{web2}, 'web2: every record read');
+is($n{web1}{restarts}, 0, 'web1: no restart');
+is($n{web2}{restarts}, 1, 'web2: one restart');
+is($n{web2}{runs}[0]{last_seq}, $before_restart, 'web2: first run length');
+is($n{$_}{missing}, 0, "$_: nothing missing") for qw(web1 web2);
+is($n{$_}{duplicates}, 0, "$_: no duplicates") for qw(web1 web2);
+is($n{$_}{records_without_id}, 0, "$_: every record has an id")
+    for qw(web1 web2);
+is($n{web2}{malformed}, 2, 'web2: two corrupt lines');
+is_deeply([map { "$_->{file}:$_->{line}" } @{ $in->{malformed} }],
+    ["$d2/aff.log:$corrupt_line", "$d2/aff.log:" . ($corrupt_line + 1)],
+    'corrupt lines: file and line');
+ok(!$in->{complete}, 'corrupt lines: incomplete');
+my ($gzf) = grep { $_->{file} =~ /\.gz$/ } @{ $in->{files} };
+ok($gzf && $gzf->{gzip} && $gzf->{records} > 0, 'the rotated gzip was read');
+
+# the status counters agree with the report's per-node conversion count
+ok($status2->{conversions} >= 1, 'web2 status: conversions counted');
+
+# without the corrupt lines: complete
+open my $in2, '<', "$d2/aff.log" or die;
+my @l = <$in2>;
+close $in2;
+open $fh, '>', "$d2/clean.log" or die;
+print $fh @l[0 .. $#l - 2];
+close $fh;
+mkdir "$d2/web1-logs" or die;
+system('cp', "$d1/aff.log", "$d1/aff.log.1.gz", "$d2/web1-logs/") == 0 or die;
+$j = run_json("$d2/web1-logs", "$d2/clean.log");
+ok($j->{integrity}{complete}, 'clean logs, web1 as a directory: complete')
+    or diag explain $j->{integrity}{problems};
+
+# the same logs twice (a copy of web1's): every copy is a duplicate
+system('cp', "$d1/aff.log", "$d2/copy-of-web1.log") == 0 or die;
+$j = run_json("$d1/aff.log", "$d1/aff.log.1.gz", "$d2/copy-of-web1.log",
+              "$d2/clean.log");
+my ($w1) = grep { $_->{node} eq 'web1' } @{ $j->{integrity}{nodes} };
+is($w1->{records}, $recs{web1}, 'copy: web1 records once');
+is($w1->{duplicates}, $recs{web1} - $after_rot, 'copy: the copy dropped');
+
+done_testing();
