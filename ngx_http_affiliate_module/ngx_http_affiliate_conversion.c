@@ -131,6 +131,11 @@ ngx_http_affiliate_conversion_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
 
+    if (r != r->main) {
+        /* SSI, mirror, auth_request: an order is reported only directly */
+        return NGX_HTTP_NOT_FOUND;
+    }
+
     /* a HEAD must not change anything: no order, no revenue */
 
     if (r->method == NGX_HTTP_GET) {

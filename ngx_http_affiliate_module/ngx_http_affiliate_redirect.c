@@ -45,6 +45,11 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
     ngx_http_affiliate_srv_conf_t  *ascf;
     ngx_http_affiliate_loc_conf_t  *alcf;
 
+    if (r != r->main) {
+        /* SSI, mirror, auth_request: not a person following a link */
+        return NGX_HTTP_NOT_FOUND;
+    }
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
     }

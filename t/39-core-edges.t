@@ -58,6 +58,10 @@ my $http = <<'EOF';
             access_log %%DIR%%/access.log args;
         }
         location = /affiliate/status { affiliate_status zone=aff; }
+        location = /mirrored.txt {
+            mirror /go/a;
+            mirror /conv;
+        }
     }
 
     server {
@@ -83,6 +87,7 @@ my $t = Aff->new(
         'html/index.html' => "home\n",
         'html/tf/fallback.html' => "fallback\n",
         'html/ep-missing.html' => "missing\n",
+        'html/mirrored.txt' => "mirrored\n",
     },
 );
 chmod 0600, $t->dir . '/secret', $t->dir . '/postback.key';
@@ -176,6 +181,15 @@ my @g = records_now($n + 2, 'miss then fallback');
 is(join(',', map { $_->{type} } @g), 'miss,click', 'a miss, then a click');
 is($g[1]{click_id}, Aff::click_id($r->{headers}{location}),
    'the click record has the click id that was sent');
+
+# subrequests (mirror, SSI, auth_request) never record
+$r = get("/mirrored.txt?click_id=01ARZ3NDEKTSV4RRFFQ69G5FAV&order_id=m1&amount=1"
+         . "&currency=EUR&key=$KEY");
+is($r->{status}, 200, 'mirror: the main request answered');
+$r = get('/go/a');
+is($r->{status}, 302, 'a click after the mirrored request');
+my ($after) = records_now($n + 1, 'mirrored subrequests made no record');
+is($after->{type}, 'click', 'the next record is the real click');
 
 my $st = $t->status_json;
 is($st->{counters}{landings} // $st->{landings}, 12, 'landings counted once each')
