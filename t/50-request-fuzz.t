@@ -1,0 +1,252 @@
+# Whole-request fuzz: a seeded generator of hostile raw requests (slugs,
+# paths, query strings, headers, cookies, X-Forwarded-For, Sec-Purpose,
+# conversion parameters and bodies, the capture and status endpoints,
+# broken HTTP), sent pipelined on keep-alive connections by forked clients
+# to an nginx with every feature on.  Asserts: no 5xx (but the documented
+# 503 + no-store for speculative navigations, and nginx core's 501/505 for
+# an unknown Transfer-Encoding or HTTP version), no Location with a control
+# byte or one that leads to a host other than the configured ones, every
+# log line valid JSON, one record per counted answer (click Locations and
+# click ids, landings, misses, conversions), the status counters equal to
+# what the records say, seq contiguous, nothing dropped or lost.
+#
+#   AFF_FUZZ_SEED=N   the seed (printed; random by default)
+#   AFF_FUZZ_N=N      requests (default 100,000; 30,000 under a sanitizer)
+#   AFF_FUZZ_CLIENTS, AFF_FUZZ_PIPELINE   client processes, batch size
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Encode ();
+use JSON::PP;
+use Math::BigInt;
+use Time::HiRes qw(time sleep);
+use Aff;
+use HostileReq;
+
+my $sanitizer = do {
+    open my $fh, '<:raw', $Aff::NGINX or die "$Aff::NGINX: $!";
+    local $/;
+    my $bin = <$fh>;
+    $bin =~ /__asan_init|__ubsan_handle/ ? 1 : 0;
+};
+my $seed = $ENV{AFF_FUZZ_SEED} // (int(time * 1000) ^ $$) % 1_000_000_000;
+my $N = $ENV{AFF_FUZZ_N} // ($sanitizer ? 30_000 : 100_000);
+my $clients = $ENV{AFF_FUZZ_CLIENTS} // 4;
+my $pipeline = $ENV{AFF_FUZZ_PIPELINE} // 16;
+diag "AFF_FUZZ_SEED=$seed AFF_FUZZ_N=$N (clients $clients, pipeline up to "
+   . "$pipeline" . ($sanitizer ? ', sanitizer build' : '') . ')';
+
+# geo: two databases of the GeoIP2 schemas, if they can be made
+my $geo = eval { require MaxMind::DB::Writer::Tree; 1 };
+my $geo_conf = $geo ? "    affiliate_geoip %%DIR%%/city.mmdb;\n"
+                      . "    affiliate_geoip %%DIR%%/asn.mmdb;\n" : '';
+
+my ($http, $files) = HostileReq::fuzz_conf(size => '64m', geo => $geo_conf);
+my $t = Aff->new(workers => 2, main => 'pcre_jit on;', http => $http,
+                 files => $files);
+chmod 0600, map { $t->dir . "/$_" } qw(secret postback.key);
+if ($geo) {
+    require "$FindBin::Bin/lib/mkmmdb.pl";
+    mkmmdb('city', $t->dir . '/city.mmdb');
+    mkmmdb('asn', $t->dir . '/asn.mmdb');
+} else {
+    diag 'MaxMind::DB::Writer missing: no geo databases';
+}
+$t->start;
+
+my $cap = $t->status_json->{ring}{capacity};
+diag "ring capacity $cap slots";
+
+my $g = HostileReq->new(seed => $seed, port => $t->port);
+my $res = HostileReq::run(
+    port => $t->port, total => $N, clients => $clients,
+    pipeline => $pipeline, seed => $seed, dir => $t->dir,
+    gen => sub { $g->request(@_) },
+);
+my $rate = $res->{total} / ($res->{elapsed} || 1);
+diag sprintf '%d requests answered in %.1fs: %.0f requests/s '
+    . '(%d connections, %d sent again after a close)',
+    $res->{total}, $res->{elapsed}, $rate, $res->{conns} // 0,
+    $res->{retries} // 0;
+diag 'statuses: ' . join ' ', map { "$_:$res->{statuses}{$_}" }
+    sort keys %{ $res->{statuses} };
+diag 'by location: ' . join ' ', map { "$_:$res->{by}{$_}" }
+    sort keys %{ $res->{by} };
+diag "503 + no-store for speculative navigations: $res->{declined}"
+    if $res->{declined};
+diag 'nginx core 5xx (unknown Transfer-Encoding / HTTP version): '
+    . join ' ', map { "$_:$res->{core5xx}{$_}" } sort keys %{ $res->{core5xx} }
+    if $res->{core5xx};
+diag "Locations with non-ASCII bytes: $res->{nonascii_loc}"
+    if $res->{nonascii_loc};
+
+is($res->{total}, $N, "$N requests answered");
+my @prob = @{ $res->{prob} };
+ok(!@prob, 'no 5xx, no bad Location, no broken answer')
+    or diag scalar(@prob) . " problems, the first ones:\n"
+        . join("\n", @prob[0 .. ($#prob < 19 ? $#prob : 19)])
+        . "\nreproduce: AFF_FUZZ_SEED=$seed AFF_FUZZ_N=$N prove -v $0";
+
+# --- the records ----------------------------------------------------------
+
+my $s;
+ok($t->wait_for(sub {
+    $s = $t->status_json;
+    $s->{ring}{used} == 0 && $s->{records}{written} + $s->{records}{lost}
+                             == $s->{records}{accepted};
+}, 60), 'every accepted record written');
+my $t0 = time;
+my @recs;
+ok(eval { @recs = $t->records('aff.log'); 1 },
+   'every log line is a valid UTF-8 JSON object')
+    or do {
+        diag $@;
+        @recs = lenient_records($t->dir . '/aff.log');
+    };
+diag sprintf '%d records decoded in %.1fs', scalar @recs, time - $t0;
+
+# the records of a log with bad lines: invalid UTF-8 replaced, so that
+# the other checks still run
+sub lenient_records {
+    my ($file) = @_;
+    my $json = JSON::PP->new;
+    my ($bad, @r) = (0);
+    open my $fh, '<:raw', $file or die "$file: $!";
+    while (my $l = <$fh>) {
+        chomp $l;
+        my $c = Encode::decode('UTF-8', $l);
+        my $rec = eval { $json->decode($c) };
+        if (ref $rec eq 'HASH') { push @r, $rec } else { $bad++ }
+        $bad++ if $c =~ /\x\{fffd\}/ && $l !~ /\xef\xbf\xbd/;
+    }
+    diag "$bad lines with invalid UTF-8 or JSON";
+    return @r;
+}
+
+is($s->{records}{dropped}, 0, 'no record dropped');
+is($s->{records}{lost}, 0, 'no record lost');
+is(scalar @recs, $s->{records}{accepted}, 'one line per accepted record');
+is(Aff::seq_problem(@recs), '', 'seq contiguous, no repeat');
+
+my %type;
+push @{ $type{ $_->{type} // 'none' } }, $_ for @recs;
+is_deeply([sort grep { !/^(click|miss|landing|conversion)\z/ } keys %type],
+          [], 'no unknown record type');
+my @click = @{ $type{click} || [] };
+my @miss  = @{ $type{miss} || [] };
+my @land  = @{ $type{landing} || [] };
+my @conv  = @{ $type{conversion} || [] };
+diag sprintf 'records: %d clicks, %d misses, %d landings, %d conversions',
+    scalar @click, scalar @miss, scalar @land, scalar @conv;
+
+# multiset difference; diagnostics name a few of the differences, with
+# $what->(key) describing a key
+sub bag_diff {
+    my ($name, $got, $want, $what) = @_;
+    my %n;
+    $n{$_}++ for @$got;
+    $n{$_}-- for @$want;
+    my @d = grep { $n{$_} } sort keys %n;
+    return 1 unless @d;
+    diag "$name: " . scalar(@d) . ' differ (+: only in the log, -: only in'
+        . " the answers), e.g.\n"
+        . join("\n", map {
+              '  ' . ($n{$_} > 0 ? '+' : '-') . abs($n{$_}) . ' '
+              . HostileReq::escape(Encode::encode('UTF-8', $_))
+              . ($what ? ' ' . $what->($_) : '')
+          } @d[0 .. ($#d < 7 ? $#d : 7)]);
+    return 0;
+}
+
+# a Location as the record's dest holds it (escaped, cut at 1024)
+sub as_dest { return (HostileReq::json_text($_[0], 1024))[0] }
+
+my %rec_by_id = map { (($_->{click_id} // '') => $_) } @click, @land;
+my $describe = sub {
+    my $r = $rec_by_id{ $_[0] } or return '';
+    return sprintf '(%s link %s status %s)', $r->{type},
+        HostileReq::escape(Encode::encode('UTF-8', $r->{link} // 'null')),
+        $r->{status} // 'null';
+};
+
+my @redirect = grep { ($_->{status} // 0) =~ /^30[12378]\z/ } @click;
+my @declined = grep { ($_->{status} // 0) == 503 } @click;
+is(scalar(@click), @redirect + @declined,
+   'click records: a redirect or a declined speculative navigation');
+ok(bag_diff('click dest vs Location', [map { $_->{dest} // '' } @redirect],
+            [map { as_dest($_) } @{ $res->{go_locs} || [] }]),
+   'one click record per redirect, its dest the Location sent');
+ok(bag_diff('click ids', [map { $_->{click_id} // '' } @redirect],
+            $res->{go_ids} || [], $describe),
+   'one click record per click id sent');
+is(scalar @declined, $res->{go_503} // 0,
+   'one click record per declined speculative navigation');
+is(scalar @miss, ($res->{by}{'go 404'} // 0) + ($res->{errpage} // 0),
+   'one miss record per 404 (or error_page redirect) of a link location');
+ok(bag_diff('landing ids', [map { $_->{click_id} // '' } @land],
+            $res->{landing_ids} || [], $describe),
+   'one landing record per landing answered');
+ok(bag_diff('strip dest vs Location',
+            [map { $_->{dest} // '' } grep { ($_->{status} // 0) == 302 } @land],
+            [map { as_dest($_) } @{ $res->{strip_locs} || [] }]),
+   'strip=on: the landing record dest is the Location');
+is(scalar @conv, $res->{conv_ok} // 0,
+   'one conversion record per conversion answered 200');
+
+my %ids;
+$ids{ $_->{click_id} }++ for grep { defined $_->{click_id} } @click, @land;
+is(scalar(grep { $ids{$_} > 1 } keys %ids), 0,
+   'click and landing ids are distinct');
+
+# --- status counters against the records ------------------------------------
+
+my $human = sub { grep { !$_->{bot} } @_ };
+is($s->{clicks}, scalar(() = $human->(@click)), 'status clicks');
+is($s->{landings}, scalar(() = $human->(@land)), 'status landings');
+is($s->{bot_clicks}, scalar(grep { $_->{bot} } @click, @land),
+   'status bot_clicks');
+is($s->{misses}, scalar @miss, 'status misses');
+is($s->{unique_clicks},
+   scalar(grep { ($_->{unique} // 0) eq '1' } @click, @land),
+   'status unique_clicks');
+is($s->{conversions}, scalar(grep { !$_->{duplicate} } @conv),
+   'status conversions');
+is($s->{duplicate_orders}, scalar(grep { $_->{duplicate} } @conv),
+   'status duplicate_orders');
+is($s->{rejected}, $res->{by}{'go 400'} // 0,
+   'status rejected: the 400s of link locations');
+is($s->{unauthenticated}, $res->{conv_json_403} // 0,
+   'status unauthenticated: the 403s of conversion endpoints');
+is($s->{invalid_conversions}, $res->{conv_json_400} // 0,
+   'status invalid_conversions: the JSON 400s of conversion endpoints');
+cmp_ok($s->{invalid_cookies}, '>', 0, 'forged cookies were counted');
+
+my %rev;
+for my $c (grep { !$_->{duplicate} } @conv) {
+    my ($i, $f) = ($c->{amount} // '') =~ /^(\d+)(?:\.(\d+))?\z/
+        or next;
+    $f = substr(($f // '') . '0000', 0, 4);
+    $rev{ $c->{currency} } //= Math::BigInt->new(0);
+    $rev{ $c->{currency} } += Math::BigInt->new($i . $f);
+}
+my %want = map {
+    my $v = $rev{$_}->bstr;
+    $v = ('0' x (5 - length $v)) . $v if length $v < 5;
+    ($_ => substr($v, 0, -4) . '.' . substr($v, -4));
+} keys %rev;
+is_deeply($s->{revenue}, \%want, 'status revenue: the sum of the amounts');
+
+is(scalar(grep { !defined $_->{ts} || $_->{ts} !~
+                 /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/ } @recs),
+   0, 'every ts is RFC 3339 with milliseconds');
+cmp_ok(scalar(grep { $_->{truncated} } @recs), '>', 0,
+       'some records were truncated (the long fields were generated)');
+
+ok($t->stop, 'nginx stops');
+unlike($t->error_log, qr/exited on signal|\[alert\]|\[crit\]/,
+       'no crash, alert or crit in error.log');
+diag sprintf 'fuzz: %d requests, %.0f requests/s, seed %d', $res->{total},
+    $rate, $seed;
+done_testing;
