@@ -574,8 +574,10 @@ def line_chart(cid, title, daily, top, idx):
     out.append('<text x="%d" y="%d" text-anchor="end" class="val">0</text>'
                % (L - 6, 10 + ph))
     for i in sorted(set([0, n - 1, n // 2])):
-        out.append('<text x="%.1f" y="%d" text-anchor="middle" class="val">'
-                   '%s</text>' % (x(i), 30 + ph, days[i]))
+        anchor = ('middle' if n == 1 or 0 < i < n - 1 else
+                  'start' if i == 0 else 'end')
+        out.append('<text x="%.1f" y="%d" text-anchor="%s" class="val">'
+                   '%s</text>' % (x(i), 30 + ph, anchor, days[i]))
     for k, c in enumerate(top):
         col = COLORS[k % len(COLORS)]
         pts = ' '.join('%.1f,%.1f' % (x(i), y(daily[c].get(d, [0, 0])[idx]))
@@ -599,7 +601,8 @@ CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
-th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}
+th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;
+white-space:nowrap}
 th{background:#f3f3f3;cursor:pointer}td.k,th.k{text-align:left}
 tr.total td{font-weight:bold;border-top:2px solid #333}
 .lbl{font-size:12px;fill:#222}.val{font-size:11px;fill:#555}
@@ -627,6 +630,10 @@ document.body.dataset.ready = '1';
 """
 
 
+def short_ts(ts):
+    return None if ts is None else ts[:10] + ' ' + ts[11:16]
+
+
 def render_html(res, args):
     by = args.by
     curs = set(r['currency'] for r in res['groups'] + res['total'])
@@ -648,8 +655,8 @@ def render_html(res, args):
         ('profit', lambda r: r['profit'], '$'),
         ('ROI', lambda r: r['roi'], '%'),
         ('CPA', lambda r: r['cpa'], '$'),
-        ('first seen', lambda r: r['first_seen'], 'k'),
-        ('last seen', lambda r: r['last_seen'], 'k'),
+        ('first seen', lambda r: short_ts(r['first_seen']), 'k'),
+        ('last seen', lambda r: short_ts(r['last_seen']), 'k'),
     ]
 
     def td(v, kind):
@@ -674,9 +681,10 @@ def render_html(res, args):
          '<h1>Affiliate report: %s .. %s (UTC)</h1>'
          % (esc(p['from'] or 'start'), esc(p['to'] or 'end')),
          '<p>Grouped by %s. %s</p>' % (esc(', '.join(by)),
-                                       'Money in %s.' % esc(res['currency'])
-                                       if res['currency'] else
-                                       'Money per currency.'),
+                                       'Money in %s.' % esc(', '.join(
+                                           sorted(c for c in curs if c)))
+                                       if not multi else
+                                       'Money per currency (no --rates).'),
          '<p>Data: <span class="%s" id="verdict">%s</span></p>'
          % ('ok' if integ['complete'] else 'bad', esc(integ['verdict'])),
          '<h2>ROI per creator</h2>', roi_chart(res['chart']['roi']),
