@@ -2,8 +2,9 @@
 /*
  * Copyright (C) ngx_http_affiliate_module authors
  *
- * The record ring in shared memory and its flusher.  The design, states
- * and faults are described in docs/internals.md.
+ * The record ring in shared memory, its flusher and the zone's log file.
+ * The design, states, owners and faults are described in
+ * docs/internals.md; read it before changing this file.
  */
 
 
@@ -12,56 +13,112 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_AFFILIATE_BUF_SIZE     (512 * 1024)
-#define NGX_HTTP_AFFILIATE_ALERT_EVERY  60
-#define NGX_HTTP_AFFILIATE_EXIT_WAIT    2000
+#define NGX_HTTP_AFFILIATE_BUF_SIZE      (512 * 1024)
+#define NGX_HTTP_AFFILIATE_ALERT_EVERY   60
+
+/* a claimed slot not published for this long (ms) is given up */
+#define NGX_HTTP_AFFILIATE_LOST_AFTER    1000
+
+/* a flusher lease not refreshed for this long (ms) is taken over */
+#define NGX_HTTP_AFFILIATE_LEASE_STALE   5000
+
+/*
+ * The exit drain's bound (ms): on TERM the master sends SIGKILL about
+ * 1.55 s after its first TERM (50 + 100 + 200 + 400 + 800 ms); on QUIT
+ * it waits for the workers without a limit.
+ */
+#define NGX_HTTP_AFFILIATE_EXIT_TERM     1000
+#define NGX_HTTP_AFFILIATE_EXIT_QUIT     5000
+
+/* the lease word: the beat in wall-clock ms << 22 | the holder's pid */
+#define NGX_HTTP_AFFILIATE_PID_BITS      22
+#define NGX_HTTP_AFFILIATE_PID_MASK                                          \
+    ((1ULL << NGX_HTTP_AFFILIATE_PID_BITS) - 1)
+
+/* a slot's writer word while a producer copies: this bit | start | pid */
+#define NGX_HTTP_AFFILIATE_WRITING       (1ULL << 63)
+#define NGX_HTTP_AFFILIATE_START_MASK    ((1ULL << 41) - 1)
+
+/* seq of a slot given up while its live writer still copies into it */
+#define NGX_HTTP_AFFILIATE_QUARANTINE    2
+
+#define NGX_HTTP_AFFILIATE_MIN_SLOTS     16
 
 
+/* the layout the comments in ngx_http_affiliate_module.h promise */
+
+_Static_assert(offsetof(ngx_http_affiliate_sh_t, tail)
+               == NGX_HTTP_AFFILIATE_LINE,
+               "the flusher's fields start a line of their own");
+_Static_assert(offsetof(ngx_http_affiliate_sh_t, lease)
+               == 2 * NGX_HTTP_AFFILIATE_LINE,
+               "the flusher's fields fit in one line");
+_Static_assert(offsetof(ngx_http_affiliate_sh_t, counters)
+               == 3 * NGX_HTTP_AFFILIATE_LINE,
+               "the lease fits in one line");
+_Static_assert(sizeof(ngx_http_affiliate_counter_t)
+               == NGX_HTTP_AFFILIATE_LINE,
+               "a counter is one line");
+_Static_assert(sizeof(ngx_http_affiliate_slot_t)
+               == NGX_HTTP_AFFILIATE_SLOT_SIZE,
+               "a slot is NGX_HTTP_AFFILIATE_SLOT_SIZE bytes");
+_Static_assert(NGX_HTTP_AFFILIATE_MIN_SLOTS > NGX_HTTP_AFFILIATE_QUARANTINE,
+               "a quarantined seq is never another lap's");
+
+
+static ngx_int_t ngx_http_affiliate_zone_adopt(ngx_shm_zone_t *shm_zone,
+    ngx_http_affiliate_zone_t *ozone);
+static ngx_int_t ngx_http_affiliate_zone_create(ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_affiliate_zone_table(ngx_slab_pool_t *shpool,
     ngx_http_affiliate_table_t *t, size_t size, size_t entry_size);
-static ngx_uint_t ngx_http_affiliate_lock(ngx_http_affiliate_sh_t *sh);
-static void ngx_http_affiliate_unlock(ngx_http_affiliate_sh_t *sh);
-static void ngx_http_affiliate_flush(ngx_http_affiliate_zone_t *zone,
+static ngx_int_t ngx_http_affiliate_log_check(ngx_http_affiliate_zone_t *zone,
+    ngx_log_t *log);
+static uint64_t ngx_http_affiliate_proc_start(ngx_pid_t pid,
+    ngx_uint_t *zombie);
+static ngx_uint_t ngx_http_affiliate_writer_gone(uint64_t writer);
+static ngx_int_t ngx_http_affiliate_flush(ngx_http_affiliate_zone_t *zone,
     ngx_log_t *log, ngx_uint_t exiting);
 static ngx_int_t ngx_http_affiliate_flush_batch(
-    ngx_http_affiliate_zone_t *zone, ngx_log_t *log, ngx_uint_t exiting);
+    ngx_http_affiliate_zone_t *zone, ngx_log_t *log);
+static ngx_int_t ngx_http_affiliate_stalled(ngx_http_affiliate_zone_t *zone,
+    uint64_t pos, ngx_log_t *log);
+static void ngx_http_affiliate_quarantine_check(
+    ngx_http_affiliate_zone_t *zone, ngx_log_t *log);
+static ngx_int_t ngx_http_affiliate_write_failed(
+    ngx_http_affiliate_zone_t *zone, ngx_log_t *log, ngx_err_t err);
 static void ngx_http_affiliate_consume(ngx_http_affiliate_sh_t *sh,
-    size_t n);
+    uint64_t pos, size_t n);
+static ngx_uint_t ngx_http_affiliate_lease_take(
+    ngx_http_affiliate_zone_t *zone, ngx_log_t *log);
+static ngx_uint_t ngx_http_affiliate_lease_refresh(
+    ngx_http_affiliate_zone_t *zone);
+static void ngx_http_affiliate_lease_release(ngx_http_affiliate_zone_t *zone);
 static void ngx_http_affiliate_flush_handler(ngx_event_t *ev);
 static void ngx_http_affiliate_file_flush(ngx_open_file_t *file,
     ngx_log_t *log);
-static ngx_msec_t ngx_http_affiliate_wall_msec(void);
+static uint64_t ngx_http_affiliate_wall_msec(void);
+
+
+/* this process as a slot's writer: WRITING | start time | pid */
+static uint64_t  ngx_http_affiliate_self;
 
 
 ngx_int_t
 ngx_http_affiliate_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_affiliate_zone_t *ozone = data;
-
-    size_t                      len;
-    uint64_t                    i;
-    ngx_slab_pool_t            *shpool;
-    ngx_http_affiliate_sh_t    *sh;
     ngx_http_affiliate_zone_t  *zone;
+    ngx_slab_pool_t            *shpool;
 
     zone = shm_zone->data;
 
-    if (ozone) {
-        /* a reload: adopt the ring, old workers may still be writing */
-        zone->sh = ozone->sh;
+    /* every log file is open by now, under "nginx -t" too */
 
-        if (zone->sh->clicks.n != zone->clicks_size / zone->sh->clicks.size
-            || zone->sh->unique.n != zone->unique_size / zone->sh->unique.size
-            || zone->sh->orders.n != zone->orders_size / zone->sh->orders.size)
-        {
-            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                          "affiliate zone \"%V\" cannot change its clicks=, "
-                          "unique= or orders= sizes on reload; restart "
-                          "nginx or give the zone a new name", &zone->name);
-            return NGX_ERROR;
-        }
+    if (ngx_http_affiliate_log_check(zone, shm_zone->shm.log) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-        return NGX_OK;
+    if (data) {
+        return ngx_http_affiliate_zone_adopt(shm_zone, data);
     }
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -70,6 +127,53 @@ ngx_http_affiliate_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         zone->sh = shpool->data;
         return NGX_OK;
     }
+
+    return ngx_http_affiliate_zone_create(shm_zone);
+}
+
+
+/* a reload: adopt the ring as it is, old workers may still be writing */
+
+static ngx_int_t
+ngx_http_affiliate_zone_adopt(ngx_shm_zone_t *shm_zone,
+    ngx_http_affiliate_zone_t *ozone)
+{
+    ngx_http_affiliate_sh_t    *sh;
+    ngx_http_affiliate_zone_t  *zone;
+
+    zone = shm_zone->data;
+    sh = ozone->sh;
+
+    if (sh->clicks.n != zone->clicks_size / sh->clicks.size
+        || sh->unique.n != zone->unique_size / sh->unique.size
+        || sh->orders.n != zone->orders_size / sh->orders.size)
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "affiliate zone \"%V\" cannot change its clicks=, "
+                      "unique= or orders= sizes on reload; restart "
+                      "nginx or give the zone a new name", &zone->name);
+        return NGX_ERROR;
+    }
+
+    zone->sh = sh;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_affiliate_zone_create(ngx_shm_zone_t *shm_zone)
+{
+    size_t                      len;
+    uint64_t                    i;
+    ngx_slab_pool_t            *shpool;
+    ngx_http_affiliate_sh_t    *sh;
+    ngx_http_affiliate_zone_t  *zone;
+
+    zone = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    /* more than half a page: the slab gives whole, aligned pages */
 
     sh = ngx_slab_calloc(shpool, sizeof(ngx_http_affiliate_sh_t));
     if (sh == NULL) {
@@ -110,6 +214,14 @@ ngx_http_affiliate_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     sh->nslots = shpool->pfree * ngx_pagesize
                  / sizeof(ngx_http_affiliate_slot_t);
 
+    if (sh->nslots < NGX_HTTP_AFFILIATE_MIN_SLOTS) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "affiliate zone \"%V\" leaves room for %uL records "
+                      "only, the minimum is %d", &zone->name, sh->nslots,
+                      NGX_HTTP_AFFILIATE_MIN_SLOTS);
+        return NGX_ERROR;
+    }
+
     sh->slots = ngx_slab_alloc(shpool,
                                sh->nslots * sizeof(ngx_http_affiliate_slot_t));
     if (sh->slots == NULL) {
@@ -117,7 +229,8 @@ ngx_http_affiliate_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     for (i = 0; i < sh->nslots; i++) {
-        sh->slots[i].seq = i;
+        sh->slots[i].h.seq = i;
+        sh->slots[i].h.writer = i;
     }
 
     shpool->data = sh;
@@ -147,6 +260,112 @@ ngx_http_affiliate_zone_table(ngx_slab_pool_t *shpool,
 
 
 /*
+ * The zone's log file: an element of cycle->open_files of its own, so
+ * that nginx opens it (as the master, O_APPEND) and reopens it on USR1,
+ * and calls our flush hook first.  Its name.len counts the terminating
+ * zero: ngx_conf_open_file() compares name.len with the length of the
+ * path it looks for, so it never hands this element to access_log,
+ * error_log or any other module, which would take over its flush and
+ * data.  nginx itself uses only name.data, as a C string, to open it.
+ */
+
+ngx_open_file_t *
+ngx_http_affiliate_log_file(ngx_conf_t *cf, ngx_str_t *path)
+{
+    ngx_str_t         full;
+    ngx_open_file_t  *file;
+
+    full = *path;
+
+    if (ngx_conf_full_name(cf->cycle, &full, 0) != NGX_OK) {
+        return NULL;
+    }
+
+    file = ngx_list_push(&cf->cycle->open_files);
+    if (file == NULL) {
+        return NULL;
+    }
+
+    file->fd = NGX_INVALID_FILE;
+    file->name.len = full.len + 1;
+    file->name.data = full.data;
+    file->flush = NULL;
+    file->data = NULL;
+
+    return file;
+}
+
+
+/*
+ * Refuses a zone whose log is the same file (device and inode) as any
+ * other open file of the new cycle: another zone's log under another
+ * spelling, an access_log, an error_log, another module's file.  Runs
+ * from init_zone, after nginx opened every file; a failure here fails
+ * "nginx -t" and a reload keeps the running configuration.
+ */
+
+static ngx_int_t
+ngx_http_affiliate_log_check(ngx_http_affiliate_zone_t *zone, ngx_log_t *log)
+{
+    ngx_uint_t        i;
+    ngx_file_info_t   fi, ofi;
+    ngx_list_part_t  *part;
+    ngx_open_file_t  *file;
+
+    if (ngx_fd_info(zone->file->fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                      ngx_fd_info_n " \"%s\" failed", zone->file->name.data);
+        return NGX_ERROR;
+    }
+
+    /* /dev/null and terminals may be shared harmlessly */
+
+    if (S_ISCHR(fi.st_mode)) {
+        return NGX_OK;
+    }
+
+    part = &zone->cycle->open_files.part;
+    file = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            file = part->elts;
+            i = 0;
+        }
+
+        if (&file[i] == zone->file || file[i].fd == NGX_INVALID_FILE) {
+            continue;
+        }
+
+        if (ngx_fd_info(file[i].fd, &ofi) == NGX_FILE_ERROR
+            || ofi.st_dev != fi.st_dev || ofi.st_ino != fi.st_ino)
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
+                      "affiliate_log \"%s\" in %s:%ui is the same file as "
+                      "%s \"%s\"; each affiliate_log needs a file of its "
+                      "own", zone->file->name.data, zone->log_conf_file,
+                      zone->log_conf_line,
+                      (file[i].name.len
+                       && file[i].name.data[file[i].name.len - 1] == '\0')
+                      ? "another affiliate_log" : "the log",
+                      file[i].name.len ? file[i].name.data
+                                       : (u_char *) "stderr");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Claims the next slot (Vyukov's bounded queue): a slot is free for
  * position pos when its seq equals pos.  No lock; NULL when full.
  */
@@ -162,7 +381,7 @@ ngx_http_affiliate_ring_reserve(ngx_http_affiliate_sh_t *sh, uint64_t *ppos)
 
     for ( ;; ) {
         slot = &sh->slots[pos % sh->nslots];
-        seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
+        seq = __atomic_load_n(&slot->h.seq, __ATOMIC_ACQUIRE);
         dif = (int64_t) (seq - pos);
 
         if (dif == 0) {
@@ -187,43 +406,107 @@ ngx_http_affiliate_ring_reserve(ngx_http_affiliate_sh_t *sh, uint64_t *ppos)
 
 
 /*
- * Publishes a filled slot.  The compare-and-swap fails only if the
- * flusher gave the slot up as lost, which it counted already.
+ * Starts writing a claimed slot.  Fails only if the flusher gave the
+ * slot up while this producer was stalled after claiming it: the record
+ * is then counted as lost already and must not be written.
+ */
+
+ngx_int_t
+ngx_http_affiliate_ring_begin(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_slot_t *slot, uint64_t pos)
+{
+    if (__atomic_compare_exchange_n(&slot->h.writer, &pos,
+                                    ngx_http_affiliate_self, 0,
+                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Publishes a written slot.  The writer word first says "written, ready
+ * for the next lap"; then seq says "published".  If the flusher
+ * quarantined the slot meanwhile (counted lost), the slot is handed back
+ * for the next lap instead; if it published it on our behalf, nothing
+ * is left to do.
  */
 
 void
-ngx_http_affiliate_ring_publish(ngx_http_affiliate_slot_t *slot, uint64_t pos,
-    size_t len)
+ngx_http_affiliate_ring_publish(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_slot_t *slot, uint64_t pos, size_t len)
 {
-    slot->len = (uint32_t) len;
+    uint64_t  expected;
 
-    (void) __atomic_compare_exchange_n(&slot->seq, &pos, pos + 1, 0,
+    __atomic_store_n(&slot->h.len, (uint32_t) len, __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->h.writer, pos + sh->nslots, __ATOMIC_RELEASE);
+
+    expected = pos;
+
+    if (__atomic_compare_exchange_n(&slot->h.seq, &expected, pos + 1, 0,
+                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    {
+        return;
+    }
+
+    expected = pos + NGX_HTTP_AFFILIATE_QUARANTINE;
+
+    (void) __atomic_compare_exchange_n(&slot->h.seq, &expected,
+                                       pos + sh->nslots, 0,
                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
+
+/*
+ * Formats the record into this worker's scratch buffer, then claims a
+ * slot, copies and publishes: between claim and publish there is only a
+ * bounded copy.  The record ends with "seq", known once claimed.
+ */
 
 ngx_int_t
 ngx_http_affiliate_record(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
     ngx_http_affiliate_type_e type)
 {
+    u_char                     *p;
     size_t                      len;
+    int64_t                     last;
     uint64_t                    pos, tail;
-    ngx_atomic_uint_t           last;
     ngx_http_affiliate_sh_t    *sh;
     ngx_http_affiliate_slot_t  *slot;
 
     sh = zone->sh;
+
+    if (zone->scratch == NULL) {
+        return NGX_DECLINED;
+    }
+
+    len = ngx_http_affiliate_record_format(r, ctx, type, 0, zone->scratch,
+                                           NGX_HTTP_AFFILIATE_RECORD_MAX
+                                           - NGX_INT64_LEN);
+
+    if (len < 3 || ngx_memcmp(zone->scratch + len - 3, "0}\n", 3) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "affiliate record does not end with \"seq\"");
+        return NGX_ERROR;
+    }
+
+    len -= 3;
 
     slot = ngx_http_affiliate_ring_reserve(sh, &pos);
 
     if (slot == NULL) {
         ngx_http_affiliate_count(sh, NGX_HTTP_AFFILIATE_DROPPED);
 
-        last = sh->drop_alert;
+        last = __atomic_load_n(&sh->drop_alert, __ATOMIC_RELAXED);
 
-        if ((time_t) last + NGX_HTTP_AFFILIATE_ALERT_EVERY <= ngx_time()
-            && ngx_atomic_cmp_set(&sh->drop_alert, last, ngx_time()))
+        if (last + NGX_HTTP_AFFILIATE_ALERT_EVERY <= ngx_time()
+            && __atomic_compare_exchange_n(&sh->drop_alert, &last,
+                                           (int64_t) ngx_time(), 0,
+                                           __ATOMIC_RELAXED,
+                                           __ATOMIC_RELAXED))
         {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "affiliate zone \"%V\" is full, records dropped "
@@ -233,10 +516,14 @@ ngx_http_affiliate_record(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    len = ngx_http_affiliate_record_format(r, ctx, type, pos + 1, slot->data,
-                                           NGX_HTTP_AFFILIATE_RECORD_MAX);
+    if (ngx_http_affiliate_ring_begin(sh, slot, pos) != NGX_OK) {
+        return NGX_DECLINED;
+    }
 
-    ngx_http_affiliate_ring_publish(slot, pos, len);
+    p = ngx_cpymem(slot->data, zone->scratch, len);
+    p = ngx_sprintf(p, "%uL}\n", pos + 1);
+
+    ngx_http_affiliate_ring_publish(sh, slot, pos, p - slot->data);
 
     /* past the high-water mark this worker flushes once the event ends */
 
@@ -256,16 +543,28 @@ ngx_int_t
 ngx_http_affiliate_ring_init_process(ngx_cycle_t *cycle,
     ngx_http_affiliate_zone_t *zone)
 {
+    ngx_uint_t  zombie;
+
     if (ngx_process != NGX_PROCESS_WORKER
         && ngx_process != NGX_PROCESS_SINGLE)
     {
         return NGX_OK;
     }
 
+    ngx_http_affiliate_self = NGX_HTTP_AFFILIATE_WRITING
+        | (ngx_http_affiliate_proc_start(ngx_pid, &zombie)
+           & NGX_HTTP_AFFILIATE_START_MASK) << NGX_HTTP_AFFILIATE_PID_BITS
+        | ((uint64_t) ngx_pid & NGX_HTTP_AFFILIATE_PID_MASK);
+
     zone->buf_size = NGX_HTTP_AFFILIATE_BUF_SIZE;
 
     zone->buf = ngx_palloc(cycle->pool, zone->buf_size);
     if (zone->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->scratch = ngx_palloc(cycle->pool, NGX_HTTP_AFFILIATE_RECORD_MAX);
+    if (zone->scratch == NULL) {
         return NGX_ERROR;
     }
 
@@ -285,17 +584,18 @@ ngx_http_affiliate_ring_init_process(ngx_cycle_t *cycle,
 
 /*
  * On a graceful exit (quit, reload, TERM) drain every record that was
- * published before now.  nginx has already flushed its own buffers,
- * the fd is still open.  Another worker may hold the flusher lease:
- * wait for it a little, this is not a request path.
+ * published before now, one buffer at a time, for a bounded time.
+ * nginx has already flushed its own buffers, the fd is still open.
+ * Another worker may hold the flusher lease: wait for it a little, this
+ * is not a request path.
  */
 
 void
 ngx_http_affiliate_ring_exit_process(ngx_cycle_t *cycle,
     ngx_http_affiliate_zone_t *zone)
 {
-    uint64_t                  target;
-    ngx_msec_t                start;
+    uint64_t                  target, tail, before;
+    ngx_msec_t                start, bound;
     ngx_http_affiliate_sh_t  *sh;
 
     if (zone->buf == NULL) {
@@ -303,40 +603,61 @@ ngx_http_affiliate_ring_exit_process(ngx_cycle_t *cycle,
     }
 
     sh = zone->sh;
+    bound = ngx_terminate ? NGX_HTTP_AFFILIATE_EXIT_TERM
+                          : NGX_HTTP_AFFILIATE_EXIT_QUIT;
+
+    ngx_time_update();
+
     target = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
     start = ngx_current_msec;
 
     for ( ;; ) {
-        ngx_http_affiliate_flush(zone, cycle->log, 1);
+        before = __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE);
 
-        if (__atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE) >= target) {
+        (void) ngx_http_affiliate_flush(zone, cycle->log, 1);
+
+        tail = __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE);
+
+        if (tail >= target) {
             return;
         }
 
-        if (ngx_current_msec - start > NGX_HTTP_AFFILIATE_EXIT_WAIT) {
+        ngx_time_update();
+
+        if ((ngx_msec_int_t) (ngx_current_msec - start)
+            >= (ngx_msec_int_t) bound)
+        {
             ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                           "affiliate zone \"%V\": %uL records left "
-                          "unflushed at exit",
-                          &zone->name,
-                          target - __atomic_load_n(&sh->tail,
-                                                   __ATOMIC_ACQUIRE));
+                          "unflushed at exit", &zone->name, target - tail);
             return;
         }
 
-        ngx_msleep(5);
-        ngx_time_update();
+        if (tail == before) {
+            ngx_msleep(5);
+        }
     }
 }
 
+
+/*
+ * One buffer per event.  More waiting: run again in the next turn of
+ * the event loop, after epoll has been polled; an event posted to
+ * ngx_posted_events would run again before any I/O, as one long loop.
+ */
 
 static void
 ngx_http_affiliate_flush_handler(ngx_event_t *ev)
 {
     ngx_http_affiliate_zone_t  *zone = ev->data;
 
-    ngx_http_affiliate_flush(zone, ev->log, 0);
+    if (ngx_http_affiliate_flush(zone, ev->log, 0) == NGX_AGAIN
+        && !ev->posted)
+    {
+        ngx_post_event(ev, &ngx_posted_next_events);
+    }
 
-    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
+    if (!ev->timer_set && !ngx_exiting && !ngx_quit && !ngx_terminate) {
         ngx_add_timer(ev, zone->flush);
     }
 }
@@ -347,67 +668,80 @@ ngx_http_affiliate_flush_handler(ngx_event_t *ev)
 static void
 ngx_http_affiliate_file_flush(ngx_open_file_t *file, ngx_log_t *log)
 {
-    ngx_http_affiliate_flush(file->data, log, 0);
+    ngx_http_affiliate_zone_t  *zone = file->data;
+
+    if (ngx_http_affiliate_flush(zone, log, 0) == NGX_AGAIN
+        && !zone->flush_event.posted)
+    {
+        ngx_post_event(&zone->flush_event, &ngx_posted_next_events);
+    }
 }
 
 
-static void
+/* one flush: NGX_AGAIN when more is waiting, NGX_DECLINED: no lease */
+
+static ngx_int_t
 ngx_http_affiliate_flush(ngx_http_affiliate_zone_t *zone, ngx_log_t *log,
     ngx_uint_t exiting)
 {
+    ngx_int_t                 rc;
     ngx_http_affiliate_sh_t  *sh;
 
     sh = zone->sh;
 
-    if (!ngx_http_affiliate_lock(sh)) {
-        return;
+    if (!ngx_http_affiliate_lease_take(zone, log)) {
+        return NGX_DECLINED;
     }
 
-    if (exiting || sh->retry_at <= ngx_time()) {
-        while (ngx_http_affiliate_flush_batch(zone, log, exiting) == NGX_AGAIN)
-        {
-            /* void */
-        }
+    ngx_http_affiliate_quarantine_check(zone, log);
+
+    rc = NGX_OK;
+
+    if (exiting
+        || __atomic_load_n(&sh->retry_at, __ATOMIC_RELAXED) <= ngx_time())
+    {
+        rc = ngx_http_affiliate_flush_batch(zone, log);
     }
 
-    ngx_http_affiliate_unlock(sh);
+    ngx_http_affiliate_lease_release(zone);
+
+    return rc;
 }
 
 
 /*
  * Copies published records from the tail into the worker's buffer and
  * writes them with one write(); slots are released only once written.
- * Returns NGX_AGAIN when there may be more to write.
+ * Returns NGX_AGAIN when there is more to write.
  */
 
 static ngx_int_t
 ngx_http_affiliate_flush_batch(ngx_http_affiliate_zone_t *zone,
-    ngx_log_t *log, ngx_uint_t exiting)
+    ngx_log_t *log)
 {
     u_char                     *p, *end;
     size_t                      len, off;
     ssize_t                     n;
-    uint64_t                    pos, head, seq, expected;
-    ngx_err_t                   err;
-    ngx_msec_t                  now;
+    uint64_t                    tail, pos, head, seq;
     ngx_http_affiliate_sh_t    *sh;
     ngx_http_affiliate_slot_t  *slot;
 
     sh = zone->sh;
 
-    pos = sh->tail;
-    off = sh->tail_off;
+    tail = __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE);
+    off = __atomic_load_n(&sh->tail_off, __ATOMIC_RELAXED);
     head = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
 
+    pos = tail;
     p = zone->buf;
     end = zone->buf + zone->buf_size;
 
     while (pos < head) {
         slot = &sh->slots[pos % sh->nslots];
-        seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
+        seq = __atomic_load_n(&slot->h.seq, __ATOMIC_ACQUIRE);
 
         if (seq == pos + 1) {
-            len = slot->len - off;
+            len = __atomic_load_n(&slot->h.len, __ATOMIC_RELAXED) - off;
 
             if ((size_t) (end - p) < len) {
                 break;
@@ -419,42 +753,19 @@ ngx_http_affiliate_flush_batch(ngx_http_affiliate_zone_t *zone,
             continue;
         }
 
-        /* claimed and not yet published */
+        /* claimed and not yet published: write what comes before it */
 
-        if (p != zone->buf) {
+        if (p != zone->buf
+            || ngx_http_affiliate_stalled(zone, pos, log) != NGX_OK)
+        {
             break;
         }
 
-        now = ngx_current_msec;
+        /* given up (tail moved past it) or published on its behalf */
 
-        if (sh->stall_pos != pos + 1) {
-            sh->stall_pos = pos + 1;
-            sh->stall_since = now;
-            return NGX_OK;
-        }
-
-        if (now - sh->stall_since < NGX_HTTP_AFFILIATE_LOST_AFTER) {
-            return NGX_OK;
-        }
-
-        /* its worker died mid-append: give the slot up */
-
-        expected = pos;
-
-        if (__atomic_compare_exchange_n(&slot->seq, &expected,
-                                        pos + sh->nslots, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        {
-            sh->lost++;
-            sh->tail_off = 0;
-            off = 0;
-            pos++;
-            __atomic_store_n(&sh->tail, pos, __ATOMIC_RELEASE);
-
-            ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "affiliate zone \"%V\": record %uL was never "
-                          "published, counted as lost", &zone->name, pos);
-        }
+        tail = __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE);
+        pos = tail;
+        off = 0;
     }
 
     len = p - zone->buf;
@@ -466,96 +777,478 @@ ngx_http_affiliate_flush_batch(ngx_http_affiliate_zone_t *zone,
     n = write(zone->file->fd, zone->buf, len);
 
     if (n == -1) {
-        err = ngx_errno;
+        return ngx_http_affiliate_write_failed(zone, log, ngx_errno);
+    }
 
-        if (err == NGX_EINTR || err == NGX_EAGAIN) {
-            return exiting ? NGX_AGAIN : NGX_OK;
-        }
+    /* a holder that lost its lease meanwhile must not touch the ring */
 
-        /* keep the records; retry in a second, alert once a minute */
-
-        sh->retry_at = ngx_time() + 1;
-
-        if (sh->write_alert + NGX_HTTP_AFFILIATE_ALERT_EVERY <= ngx_time()) {
-            sh->write_alert = ngx_time();
-            ngx_log_error(NGX_LOG_ALERT, log, err,
-                          "affiliate zone \"%V\": write() to \"%V\" failed, "
-                          "records stay in the ring and new ones are "
-                          "dropped while it is full", &zone->name,
-                          &zone->file->name);
-        }
-
+    if (!ngx_http_affiliate_lease_refresh(zone)) {
         return NGX_OK;
     }
 
-    ngx_http_affiliate_consume(sh, n);
+    ngx_http_affiliate_consume(sh, tail, n);
 
-    sh->bytes += n;
-    sh->last_flush = ngx_http_affiliate_wall_msec();
+    __atomic_fetch_add(&sh->bytes, (uint64_t) n, __ATOMIC_RELAXED);
+    __atomic_store_n(&sh->last_flush, ngx_http_affiliate_wall_msec(),
+                     __ATOMIC_RELAXED);
 
     if ((size_t) n != len) {
         /* a partial write: the rest of the record is written next time */
-        sh->retry_at = ngx_time() + 1;
+        __atomic_store_n(&sh->retry_at, (int64_t) ngx_time() + 1,
+                         __ATOMIC_RELAXED);
         return NGX_OK;
     }
+
+    head = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
 
     return pos < head ? NGX_AGAIN : NGX_OK;
 }
 
 
-/* releases the slots whose bytes were written, n bytes from the tail */
+/*
+ * The slot at the tail (position pos) is claimed but not published.
+ * NGX_OK: it was given up or published on its writer's behalf, the
+ * caller goes on from the tail; NGX_AGAIN: wait for it.  The stall is
+ * timed with ngx_current_msec of whichever worker holds the lease, a
+ * cached value: two workers' clocks are compared with a signed
+ * difference, so an older clock only waits longer.
+ */
 
-static void
-ngx_http_affiliate_consume(ngx_http_affiliate_sh_t *sh, size_t n)
+static ngx_int_t
+ngx_http_affiliate_stalled(ngx_http_affiliate_zone_t *zone, uint64_t pos,
+    ngx_log_t *log)
 {
-    size_t                      len;
-    uint64_t                    pos;
+    char                       *what;
+    uint64_t                    n, writer, expected, since;
+    ngx_msec_t                  now;
+    ngx_http_affiliate_sh_t    *sh;
     ngx_http_affiliate_slot_t  *slot;
 
-    pos = sh->tail;
+    sh = zone->sh;
+    n = sh->nslots;
+    slot = &sh->slots[pos % n];
+    now = ngx_current_msec;
 
-    while (n) {
-        slot = &sh->slots[pos % sh->nslots];
-        len = slot->len - sh->tail_off;
-
-        if (n < len) {
-            sh->tail_off += n;
-            break;
-        }
-
-        n -= len;
-        sh->tail_off = 0;
-        sh->written++;
-
-        __atomic_store_n(&slot->seq, pos + sh->nslots, __ATOMIC_RELEASE);
-        pos++;
+    if (__atomic_load_n(&sh->stall_pos, __ATOMIC_RELAXED) != pos + 1) {
+        __atomic_store_n(&sh->stall_since, (uint64_t) now, __ATOMIC_RELAXED);
+        __atomic_store_n(&sh->stall_pos, pos + 1, __ATOMIC_RELAXED);
+        return NGX_AGAIN;
     }
 
-    __atomic_store_n(&sh->tail, pos, __ATOMIC_RELEASE);
+    since = __atomic_load_n(&sh->stall_since, __ATOMIC_RELAXED);
+
+    if ((ngx_msec_int_t) (now - (ngx_msec_t) since)
+        < NGX_HTTP_AFFILIATE_LOST_AFTER)
+    {
+        return NGX_AGAIN;
+    }
+
+    writer = __atomic_load_n(&slot->h.writer, __ATOMIC_ACQUIRE);
+
+    if (writer == pos + n) {
+
+        /* written, the producer stopped just before publishing */
+
+        expected = pos;
+
+        if (__atomic_compare_exchange_n(&slot->h.seq, &expected, pos + 1, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "affiliate zone \"%V\": record %uL published on "
+                          "behalf of its stalled writer", &zone->name,
+                          pos + 1);
+        }
+
+        return NGX_OK;
+    }
+
+    expected = pos;
+
+    if (writer == pos) {
+
+        /* claimed, never begun: its producer can no longer begin */
+
+        if (!__atomic_compare_exchange_n(&slot->h.writer, &expected, pos + n,
+                                         0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+        {
+            return NGX_AGAIN;
+        }
+
+        expected = pos;
+        (void) __atomic_compare_exchange_n(&slot->h.seq, &expected, pos + n,
+                                           0, __ATOMIC_RELEASE,
+                                           __ATOMIC_RELAXED);
+        what = "claimed and never written";
+
+    } else if (ngx_http_affiliate_writer_gone(writer)) {
+
+        /* its writer died while copying: nobody can write it any more */
+
+        __atomic_store_n(&slot->h.writer, pos + n, __ATOMIC_RELAXED);
+
+        if (!__atomic_compare_exchange_n(&slot->h.seq, &expected, pos + n,
+                                         0, __ATOMIC_RELEASE,
+                                         __ATOMIC_RELAXED))
+        {
+            return NGX_OK;
+        }
+
+        what = "its writer died";
+
+    } else {
+
+        /*
+         * a live writer stalled while copying (stopped, swapped out):
+         * skip the record, but keep the slot out of the next lap until
+         * the writer hands it back or is known to be gone
+         */
+
+        if (!__atomic_compare_exchange_n(&slot->h.seq, &expected,
+                                         pos + NGX_HTTP_AFFILIATE_QUARANTINE,
+                                         0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+        {
+            return NGX_OK;
+        }
+
+        what = "its writer is stalled, the slot is quarantined";
+    }
+
+    __atomic_fetch_add(&sh->lost, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&sh->tail_off, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sh->tail, pos + 1, __ATOMIC_RELEASE);
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "affiliate zone \"%V\": record %uL was never published, "
+                  "counted as lost (%s)", &zone->name, pos + 1, what);
+
+    return NGX_OK;
 }
 
 
 /*
- * The flusher lease: the holder's pid.  A holder that died (SIGKILL,
- * crash) leaves its pid behind; the lease is then taken over.  No
- * request ever waits for it.
+ * A quarantined slot blocks its next lap: the producers see the ring
+ * full there, at head.  Hand it back once its writer is gone.
+ */
+
+static void
+ngx_http_affiliate_quarantine_check(ngx_http_affiliate_zone_t *zone,
+    ngx_log_t *log)
+{
+    uint64_t                    n, head, pos, writer, expected;
+    ngx_http_affiliate_sh_t    *sh;
+    ngx_http_affiliate_slot_t  *slot;
+
+    sh = zone->sh;
+    n = sh->nslots;
+    head = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
+
+    if (head < n) {
+        return;
+    }
+
+    pos = head - n;
+    slot = &sh->slots[head % n];
+
+    if (__atomic_load_n(&slot->h.seq, __ATOMIC_ACQUIRE)
+        != pos + NGX_HTTP_AFFILIATE_QUARANTINE)
+    {
+        return;
+    }
+
+    writer = __atomic_load_n(&slot->h.writer, __ATOMIC_ACQUIRE);
+
+    if (!(writer & NGX_HTTP_AFFILIATE_WRITING)
+        || !ngx_http_affiliate_writer_gone(writer))
+    {
+        return;
+    }
+
+    expected = writer;
+
+    if (!__atomic_compare_exchange_n(&slot->h.writer, &expected, pos + n, 0,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    {
+        return;
+    }
+
+    expected = pos + NGX_HTTP_AFFILIATE_QUARANTINE;
+
+    if (__atomic_compare_exchange_n(&slot->h.seq, &expected, pos + n, 0,
+                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "affiliate zone \"%V\": the writer of record %uL is "
+                      "gone, its slot is free again", &zone->name, pos + 1);
+    }
+}
+
+
+/*
+ * A writer is gone when no process has its pid, when the process is a
+ * zombie, or (Linux) when the process with its pid started at another
+ * time: the pid was reused.
  */
 
 static ngx_uint_t
-ngx_http_affiliate_lock(ngx_http_affiliate_sh_t *sh)
+ngx_http_affiliate_writer_gone(uint64_t writer)
 {
-    ngx_atomic_uint_t  pid;
+    uint64_t    start;
+    ngx_pid_t   pid;
+    ngx_uint_t  zombie;
 
-    pid = sh->lock;
-
-    if (pid == 0) {
-        return ngx_atomic_cmp_set(&sh->lock, 0, ngx_pid);
+    if (writer == ngx_http_affiliate_self) {
+        return 0;
     }
 
-    if (pid == (ngx_atomic_uint_t) ngx_pid
-        || (kill((ngx_pid_t) pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+    pid = (ngx_pid_t) (writer & NGX_HTTP_AFFILIATE_PID_MASK);
+
+    if (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+        return 1;
+    }
+
+    start = ngx_http_affiliate_proc_start(pid, &zombie);
+
+    if (zombie) {
+        return 1;
+    }
+
+    return start
+           && start != ((writer & ~NGX_HTTP_AFFILIATE_WRITING)
+                        >> NGX_HTTP_AFFILIATE_PID_BITS);
+}
+
+
+/* the start time of a process (Linux: /proc/PID/stat field 22); 0: unknown */
+
+#if (NGX_LINUX)
+
+static uint64_t
+ngx_http_affiliate_proc_start(ngx_pid_t pid, ngx_uint_t *zombie)
+{
+    u_char      *p, *last, buf[1024], name[64];
+    ssize_t      n;
+    ngx_fd_t     fd;
+    uint64_t     start;
+    ngx_uint_t   field;
+
+    *zombie = 0;
+
+    ngx_sprintf(name, "/proc/%P/stat%Z", pid);
+
+    fd = ngx_open_file(name, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return 0;
+    }
+
+    n = read(fd, buf, sizeof(buf));
+    (void) ngx_close_file(fd);
+
+    if (n <= 0) {
+        return 0;
+    }
+
+    last = buf + n;
+    p = last;
+
+    /* the command may contain anything, it ends at the last ')' */
+
+    while (p > buf && p[-1] != ')') {
+        p--;
+    }
+
+    if (p == buf || last - p < 3) {
+        return 0;
+    }
+
+    /* " S ppid ...": the state is field 3, the start time field 22 */
+
+    p++;
+    *zombie = (*p == 'Z');
+
+    for (field = 3; field < 22; field++) {
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        if (p++ == last) {
+            return 0;
+        }
+    }
+
+    start = 0;
+
+    while (p < last && *p >= '0' && *p <= '9') {
+        start = start * 10 + (*p++ - '0');
+    }
+
+    return start & NGX_HTTP_AFFILIATE_START_MASK;
+}
+
+#else
+
+static uint64_t
+ngx_http_affiliate_proc_start(ngx_pid_t pid, ngx_uint_t *zombie)
+{
+    *zombie = 0;
+
+    return 0;
+}
+
+#endif
+
+
+/* keep the records; retry in a second, alert once a minute */
+
+static ngx_int_t
+ngx_http_affiliate_write_failed(ngx_http_affiliate_zone_t *zone,
+    ngx_log_t *log, ngx_err_t err)
+{
+    int64_t                   now;
+    ngx_http_affiliate_sh_t  *sh;
+
+    if (err == NGX_EINTR || err == NGX_EAGAIN) {
+        return NGX_AGAIN;
+    }
+
+    sh = zone->sh;
+    now = ngx_time();
+
+    __atomic_store_n(&sh->retry_at, now + 1, __ATOMIC_RELAXED);
+
+    if (__atomic_load_n(&sh->write_alert, __ATOMIC_RELAXED)
+        + NGX_HTTP_AFFILIATE_ALERT_EVERY <= now)
     {
-        return ngx_atomic_cmp_set(&sh->lock, pid, ngx_pid);
+        __atomic_store_n(&sh->write_alert, now, __ATOMIC_RELAXED);
+
+        ngx_log_error(NGX_LOG_ALERT, log, err,
+                      "affiliate zone \"%V\": write() to \"%s\" failed, "
+                      "records stay in the ring and new ones are "
+                      "dropped while it is full", &zone->name,
+                      zone->file->name.data);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Releases the slots whose bytes were written, n bytes from position
+ * pos (the tail this batch started from).  Compare-and-swaps only: a
+ * flusher that lost its lease cannot release another lap's slot or move
+ * the tail back.
+ */
+
+static void
+ngx_http_affiliate_consume(ngx_http_affiliate_sh_t *sh, uint64_t pos,
+    size_t n)
+{
+    size_t                      len, off;
+    uint64_t                    tail, expected;
+    ngx_http_affiliate_slot_t  *slot;
+
+    tail = pos;
+    off = __atomic_load_n(&sh->tail_off, __ATOMIC_RELAXED);
+
+    while (n) {
+        slot = &sh->slots[pos % sh->nslots];
+        len = __atomic_load_n(&slot->h.len, __ATOMIC_RELAXED) - off;
+
+        if (n < len) {
+            off += n;
+            break;
+        }
+
+        n -= len;
+        off = 0;
+
+        expected = pos + 1;
+
+        if (!__atomic_compare_exchange_n(&slot->h.seq, &expected,
+                                         pos + sh->nslots, 0,
+                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        {
+            return;
+        }
+
+        __atomic_fetch_add(&sh->written, 1, __ATOMIC_RELAXED);
+        pos++;
+    }
+
+    __atomic_store_n(&sh->tail_off, (uint64_t) off, __ATOMIC_RELAXED);
+    (void) __atomic_compare_exchange_n(&sh->tail, &tail, pos, 0,
+                                       __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+
+/*
+ * The flusher lease: one word, the holder's last beat in wall-clock ms
+ * and its pid.  Free (0), ours, stale (no beat for LEASE_STALE ms) or
+ * held by a pid that no longer exists: taken with a compare-and-swap.
+ * Whose pid it is matters only for that shortcut, so a reused pid
+ * cannot keep the lease.  No request ever waits for it.
+ */
+
+static ngx_uint_t
+ngx_http_affiliate_lease_take(ngx_http_affiliate_zone_t *zone,
+    ngx_log_t *log)
+{
+    uint64_t                  old, want, now, beat;
+    ngx_pid_t                 pid;
+    ngx_http_affiliate_sh_t  *sh;
+
+    sh = zone->sh;
+    now = ngx_http_affiliate_wall_msec();
+    want = now << NGX_HTTP_AFFILIATE_PID_BITS
+           | ((uint64_t) ngx_pid & NGX_HTTP_AFFILIATE_PID_MASK);
+
+    old = __atomic_load_n(&sh->lease, __ATOMIC_ACQUIRE);
+    pid = (ngx_pid_t) (old & NGX_HTTP_AFFILIATE_PID_MASK);
+    beat = old >> NGX_HTTP_AFFILIATE_PID_BITS;
+
+    if (old != 0 && pid != ngx_pid
+        && (int64_t) (now - beat) < NGX_HTTP_AFFILIATE_LEASE_STALE
+        && !(kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+    {
+        return 0;
+    }
+
+    if (!__atomic_compare_exchange_n(&sh->lease, &old, want, 0,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    {
+        return 0;
+    }
+
+    zone->lease = want;
+
+    if (old != 0 && pid != ngx_pid) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "affiliate zone \"%V\": flusher lease taken over "
+                      "from pid %P, last beat %L ms ago", &zone->name, pid,
+                      (int64_t) (now - beat));
+    }
+
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_affiliate_lease_refresh(ngx_http_affiliate_zone_t *zone)
+{
+    uint64_t  want, expected;
+
+    want = ngx_http_affiliate_wall_msec() << NGX_HTTP_AFFILIATE_PID_BITS
+           | ((uint64_t) ngx_pid & NGX_HTTP_AFFILIATE_PID_MASK);
+
+    expected = zone->lease;
+
+    if (__atomic_compare_exchange_n(&zone->sh->lease, &expected, want, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    {
+        zone->lease = want;
+        return 1;
     }
 
     return 0;
@@ -563,18 +1256,23 @@ ngx_http_affiliate_lock(ngx_http_affiliate_sh_t *sh)
 
 
 static void
-ngx_http_affiliate_unlock(ngx_http_affiliate_sh_t *sh)
+ngx_http_affiliate_lease_release(ngx_http_affiliate_zone_t *zone)
 {
-    (void) ngx_atomic_cmp_set(&sh->lock, ngx_pid, 0);
+    uint64_t  expected;
+
+    expected = zone->lease;
+
+    (void) __atomic_compare_exchange_n(&zone->sh->lease, &expected, 0, 0,
+                                       __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
 
-static ngx_msec_t
+static uint64_t
 ngx_http_affiliate_wall_msec(void)
 {
     ngx_time_t  *tp;
 
     tp = ngx_timeofday();
 
-    return (ngx_msec_t) tp->sec * 1000 + tp->msec;
+    return (uint64_t) tp->sec * 1000 + tp->msec;
 }

@@ -6,8 +6,13 @@
  * and the click-id index.  Direct-mapped: a new key takes the place of
  * whatever shared its slot, so the table never fills and never fails.
  * Each entry is a seqlock: a writer makes the version odd with a
- * compare-and-swap, fills the entry, and makes it even again; readers
- * retry nothing, a torn read is simply "not found".  A writer killed
+ * compare-and-swap, then a release fence keeps its stores to the entry
+ * from becoming visible before the odd version (an acquire CAS alone
+ * does not order them on arm64); it fills the entry and makes the
+ * version even again with a release store.  A reader loads the version
+ * (acquire), copies, issues an acquire fence and loads the version
+ * again; a version that is odd or changed means "not found", readers
+ * retry nothing.  A writer killed
  * mid-write leaves one entry odd for good: that entry is lost, nothing
  * waits for it.
  */
@@ -77,6 +82,8 @@ ngx_http_affiliate_table_seen(ngx_http_affiliate_table_t *t, uint64_t key,
     if (__atomic_compare_exchange_n(&e->version, &v, v + 1, 0,
                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
     {
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+
         __atomic_store_n(&e->key, key, __ATOMIC_RELAXED);
         __atomic_store_n(&e->time, (int64_t) now, __ATOMIC_RELAXED);
         __atomic_store_n(&e->version, v + 2, __ATOMIC_RELEASE);
@@ -112,17 +119,27 @@ ngx_http_affiliate_click_index_add(ngx_http_affiliate_sh_t *sh,
         return;
     }
 
-    ce->e.key = key;
-    ce->e.time = ngx_time();
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+
+    __atomic_store_n(&ce->e.key, key, __ATOMIC_RELAXED);
+    __atomic_store_n(&ce->e.time, (int64_t) ngx_time(), __ATOMIC_RELAXED);
 
     ngx_memcpy(ce->click_id, ctx->click_id, NGX_HTTP_AFFILIATE_ULID_LEN);
 
+    /* an empty string may have a NULL data: memcpy() from NULL is UB */
+
     ce->creator_len = (u_char) ngx_min(ctx->creator.len, sizeof(ce->creator));
-    ngx_memcpy(ce->creator, ctx->creator.data, ce->creator_len);
+
+    if (ce->creator_len) {
+        ngx_memcpy(ce->creator, ctx->creator.data, ce->creator_len);
+    }
 
     ce->campaign_len = (u_char) ngx_min(ctx->campaign.len,
                                         sizeof(ce->campaign));
-    ngx_memcpy(ce->campaign, ctx->campaign.data, ce->campaign_len);
+
+    if (ce->campaign_len) {
+        ngx_memcpy(ce->campaign, ctx->campaign.data, ce->campaign_len);
+    }
 
     __atomic_store_n(&ce->e.version, v + 2, __ATOMIC_RELEASE);
 }

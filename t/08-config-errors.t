@@ -132,7 +132,8 @@ is($rc, 0, 'good inline link passes') or diag $out;
         ['one file for two zones',
             $base . 'affiliate_zone two:1m; '
                   . 'affiliate_log %%DIR%%/aff.log zone=two;',
-            qr/already written by another/],
+            qr/affiliate_log ".*aff\.log" in .*test\.conf:\d+ is the same
+                 \ file\ as\ another\ affiliate_log/x],
         ['log off', $base =~ s{%%DIR%%/aff\.log}{off}r, qr/off|invalid/],
         ['bad flush', $base =~ s{flush=100ms}{flush=soon}r, qr/flush|invalid/],
         ['zone declared twice', $base . 'affiliate_zone aff:1m;',
@@ -172,6 +173,8 @@ $t->start;
 is($t->get('/go/ok1')->{status}, 302, 'running');
 my @w = $t->worker_pids;
 $t->allow_log(qr/\[emerg\].*affiliate zone "aff" cannot change size/);
+# refused once the files are open: logged to error.log too
+$t->allow_log(qr/\[emerg\].*is the same file as another affiliate_log/);
 $t->write_file('nginx.conf', $t->make_conf(Aff::std_http(size => '32m')));
 $t->signal('HUP');
 ok($t->wait_for(sub { $t->error_log =~ /cannot change size/ }, 5),
