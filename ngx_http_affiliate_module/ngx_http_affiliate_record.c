@@ -25,6 +25,7 @@
 #define NGX_HTTP_AFFILIATE_TAIL_OUT      512
 
 
+static size_t ngx_http_affiliate_utf8_len(u_char *p, u_char *end);
 static u_char *ngx_http_affiliate_json_field(u_char *p, u_char *end,
     const char *key, size_t key_len, ngx_str_t *value, size_t max,
     ngx_uint_t *truncated);
@@ -162,6 +163,64 @@ ngx_http_affiliate_time_iso(u_char *p, time_t sec, ngx_uint_t msec)
 
 
 /*
+ * The length of the well-formed UTF-8 character at p (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+ * ngx_utf8_decode() is laxer: it takes any byte >= 0x80 as a
+ * continuation and leads up to 0xFF.
+ */
+
+static size_t
+ngx_http_affiliate_utf8_len(u_char *p, u_char *end)
+{
+    u_char  c, lo, hi;
+    size_t  n, i;
+
+    c = p[0];
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (end - p) < n) {
+        return 0;
+    }
+
+    /* the second byte's range depends on the lead */
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    switch (c) {
+    case 0xe0: lo = 0xa0; break;
+    case 0xed: hi = 0x9f; break;
+    case 0xf0: lo = 0x90; break;
+    case 0xf4: hi = 0x8f; break;
+    }
+
+    if (p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+
+    return n;
+}
+
+
+/*
  * Writes src as a JSON string, quotes included, never past last.
  * Control bytes are escaped, invalid UTF-8 becomes U+FFFD; a string
  * that does not fit is cut at a character boundary and *truncated set.
@@ -171,9 +230,8 @@ u_char *
 ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
     ngx_uint_t *truncated)
 {
-    u_char    *end, *start, c;
-    size_t     need;
-    uint32_t   u;
+    u_char  *end, *start, c;
+    size_t   need, n;
 
     end = src + len;
     last--;                 /* the closing quote */
@@ -227,25 +285,25 @@ ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
             continue;
         }
 
-        start = src;
-        u = ngx_utf8_decode(&src, end - src);
+        n = ngx_http_affiliate_utf8_len(src, end);
 
-        if (u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+        if (n == 0) {
 
             if ((size_t) (last - p) < 6) {
                 goto cut;
             }
 
             p = ngx_cpymem(p, "\\ufffd", 6);
-            src = start + 1;
+            src++;
             continue;
         }
 
-        if ((size_t) (last - p) < (size_t) (src - start)) {
+        if ((size_t) (last - p) < n) {
             goto cut;
         }
 
-        p = ngx_cpymem(p, start, src - start);
+        p = ngx_cpymem(p, src, n);
+        src += n;
     }
 
     *p++ = '"';

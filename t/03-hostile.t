@@ -41,6 +41,12 @@ my @cases = (
     ['5-byte form', "a\xf8\x88\x80\x80\x80b", "a" . ($FFFD x 5) . "b"],
     ['valid after invalid', "\xff\xe2\x98\x83", "$FFFD\x{2603}"],
     ['mixed', "\"\\\x01\xff\xc3\xa9\x7f", "\"\\\x01$FFFD\x{e9}\x7f"],
+    # nginx's own decoder takes any byte >= 0x80 as a continuation and
+    # leads up to 0xff (found by t/50-request-fuzz.t)
+    ['lead then lead', "x\xd7\xcfy", "x$FFFD${FFFD}y"],
+    ['2-byte lead, lead', "x\xc2\xd8y", "x$FFFD${FFFD}y"],
+    ['0xf8 lead', "x\xf8\x90\x80\x80y", "x" . ($FFFD x 4) . "y"],
+    ['3-byte with 0xff', "x\xe3\xbc\xffy", "x" . ($FFFD x 3) . "y"],
 );
 
 my @sent;
