@@ -5,7 +5,7 @@ set -e
 
 pkgs="gcc make nginx nginx-dev libmaxminddb-dev libpcre2-dev libssl-dev zlib1g-dev"
 case "$1" in
-test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb" ;;
+test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb chromium" ;;
 bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
 # build-asan.sh: clang, apt-get source (dpkg-dev); test-valgrind: valgrind
 asan)  pkgs="$pkgs clang dpkg-dev mmdb-bin libmaxmind-db-writer-perl gdb" ;;

@@ -1,0 +1,412 @@
+# A creator's follower in a real browser: Debian's chromium, headless,
+# driven over the DevTools protocol (t/lib/Chromium.pm), against nginx
+# with the module.  Each case is a fresh browser (a fresh profile: no
+# cookie, no cache) that opens a page of the shop linking to /go/<slug>,
+# waits until Chromium has done what the page asks it to do ahead of
+# time, clicks the link with real mouse events, lands on the shop, then
+# opens a thank-you page whose <img> is the conversion pixel.
+#
+#   pf     Speculation Rules prefetch of /go/pf: the speculative request is
+#          declined (503, no-store, a bot record with bot_reason
+#          "prefetch"); the click reaches nginx: a person's click, its
+#          cookie, the conversion attributed to it.
+#   pr     the same with a prerender rule.
+#   pfoff, proff
+#          the same rules on a location with "affiliate_speculative off":
+#          Chromium uses the 302 it got ahead of time, the click never
+#          reaches nginx, the follower lands with the click id of a bot
+#          record and no cookie, and the order is not attributed.  This
+#          is why the module declines speculative navigations.
+#   lp     <link rel=prefetch href=/go/lp>: the prefetch gets its
+#          redirect (no-cors, a bot record), no-store makes the click
+#          come back to nginx.
+#
+# What Chromium sends is taken from nginx's access_log (Sec-Purpose,
+# Sec-Fetch-*, Cookie, and what nginx answered).  Chromium's own verdict
+# on each speculation comes from the DevTools Preload domain.
+#
+# Found while writing this (Chromium 156): speculation rules work in
+# headless mode over plain http on 127.0.0.1 (a same-origin list rule is
+# "immediate": no hover or user activation needed), but a DevTools client
+# attached straight to a page target disables prerendering
+# (prerenderStatus PrerenderingDisabledByDevTools, crbug.com/1440085;
+# Page.setPrerenderingAllowed does not lift it): Chromium.pm attaches
+# through the tab target, as Puppeteer does.  Prerender first runs a
+# prefetch of the URL (Sec-Purpose: prefetch;prerender), which the
+# prerender then uses.  Speculation Rules requests carry Sec-Fetch-Site:
+# none and no Sec-Fetch-User; <link rel=prefetch> is same-origin, no-cors,
+# Sec-Fetch-Dest: empty.  Both follow the redirect to the shop ahead of
+# time: the shop's page is fetched with the bot click's click_id.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(time);
+use Aff;
+use Chromium;
+
+my $BIN = Chromium::binary();
+plan skip_all => 'no chromium binary (scripts/deps.sh test installs the'
+    . ' chromium package)' unless $BIN;
+
+my $SECRET = 'chromium-test-secret-0123456789abcdefghijk';
+my $TIMEOUT = 30;    # generous: 2 cores shared by several test runs
+
+# [name, speculation: prefetch | prerender | link, location, the page
+# with the link: on the shop's own origin or on another site (the
+# creator's link-in-bio page: http://localhost:PORT2 vs 127.0.0.1:PORT)]
+my @CASES = (
+    [pf    => 'prefetch',  'go',  'same'],
+    [pr    => 'prerender', 'go',  'same'],
+    [pfoff => 'prefetch',  'off', 'same'],
+    [proff => 'prerender', 'off', 'same'],
+    [lp    => 'link',      'go',  'same'],
+    [xpf   => 'prefetch',  'go',  'cross'],
+    [xpr   => 'prerender', 'go',  'cross'],
+    [xpfoff => 'prefetch', 'off', 'cross'],
+    [xlp   => 'link',      'go',  'cross'],
+);
+
+my $LOG = join ',', map { qq{"$_->[0]":"$_->[1]"} }
+    [t => '$msec'], [uri => '$request_uri'], [status => '$status'],
+    [purpose => '$http_sec_purpose'], [old_purpose => '$http_purpose'],
+    [mode => '$http_sec_fetch_mode'], [dest => '$http_sec_fetch_dest'],
+    [site => '$http_sec_fetch_site'], [user => '$http_sec_fetch_user'],
+    [cookie => '$http_cookie'], [referer => '$http_referer'],
+    [ua => '$http_user_agent'], [set_cookie => '$sent_http_set_cookie'],
+    [location => '$sent_http_location'],
+    [tags => '$http_sec_speculation_tags'];
+
+my %files = (
+    'secret'          => "$SECRET\n",
+    'links.tsv'       => join('', map {
+        "$_->[0]\thttp://127.0.0.1:%%PORT%%/shop/item.html\tanna\tc-$_->[0]\n"
+    } @CASES),
+    'html/shop/item.html' => "<!doctype html><title>item</title>"
+        . "<p>the shop's page</p>\n",
+);
+for my $c (@CASES) {
+    my ($name, $kind, $loc, $from) = @$c;
+    my $href = $from eq 'same' ? "/$loc/$name"
+                               : "http://127.0.0.1:%%PORT%%/$loc/$name";
+    my $head = $kind eq 'link'
+        ? qq{<link rel="prefetch" href="$href">}
+        : qq{<script type="speculationrules">}
+          . qq{{"$kind":[{"source":"list","urls":["$href"]}]}</script>};
+    $files{"html/c-$name.html"} = "<!doctype html><html><head>"
+        . "<title>$name</title>$head</head><body>"
+        . qq{<a id="go" href="$href" }
+        . qq{style="display:block;height:80px;font-size:40px">}
+        . "buy what anna wears</a></body></html>\n";
+    $files{"html/thanks-$name.html"} = "<!doctype html><title>thanks</title>"
+        . qq{<img src="/px.gif?order_id=o-$name&amount=19.90&currency=EUR"}
+        . qq{ width="1" height="1" alt="">\n};
+}
+
+my $t = Aff->new(
+    workers => 1,
+    http => Aff::std_http(
+        http => "    affiliate_secret %%DIR%%/secret;\n"
+              . "    affiliate_cookie aff;\n"
+              . "    log_format chromium escape=json '{$LOG}';\n",
+        server => <<'EOF'),
+        access_log %%DIR%%/access.log chromium;
+        root %%DIR%%/html;
+        location /off/ { affiliate_redirect zone=aff;
+                         affiliate_speculative off; }
+        location = /px.gif { affiliate_conversion zone=aff format=gif; }
+    }
+
+    # another site: the creator's page
+    server {
+        listen 127.0.0.1:%%PORT2%%;
+        access_log %%DIR%%/access.log chromium;
+        root %%DIR%%/html;
+EOF
+    files => \%files,
+);
+chmod 0600, $t->dir . '/secret';
+$t->start;
+my $BASE = 'http://127.0.0.1:' . $t->port;
+my $OTHER = 'http://localhost:' . $t->port2;
+
+my $JSON = JSON::PP->new->utf8;
+
+# nginx's access_log, one entry per request, in order
+sub hits {
+    my ($re) = @_;
+    my $text = $t->read_file('access.log') // '';
+    my @all = map { $JSON->decode($_) } grep { length } split /\n/, $text;
+    return grep { $_->{uri} =~ $re } @all;
+}
+
+sub recs {
+    my ($pred) = @_;
+    return grep { $pred->($_) } $t->records('aff.log');
+}
+
+# the responses Chromium got for URLs matching $re (DevTools Network
+# events: a redirect is in the next request's redirectResponse); header
+# names lower-cased
+sub responses {
+    my ($p, $re) = @_;
+    my @r;
+    for my $e ($p->events) {
+        my $x = $e->{method} eq 'Network.responseReceived'
+            ? $e->{params}{response}
+            : $e->{method} eq 'Network.requestWillBeSent'
+            ? $e->{params}{redirectResponse} : undef;
+        next unless $x && $x->{url} =~ $re;
+        my %h = map { lc($_) => $x->{headers}{$_} } keys %{ $x->{headers} };
+        push @r, { status => $x->{status}, headers => \%h };
+    }
+    return @r;
+}
+
+sub show {
+    my ($h) = @_;
+    return join ' ', map { "$_=" . ($h->{$_} eq '' ? '-' : $h->{$_}) }
+        qw(status purpose mode dest site user);
+}
+
+my %summary;
+
+for my $c (@CASES) {
+    my ($name, $kind, $loc, $from) = @$c;
+    my $origin = $from eq 'same' ? $BASE : $OTHER;
+    my $declined = $loc eq 'go' && $kind ne 'link';
+    my $path = qr{^/$loc/$name$};
+    my $shop = qr{^/shop/item\.html\?click_id=[^&]*&utm_source=anna&
+                  .*=c-$name\b}x;
+    my $t0 = time;
+    my %tm;
+
+    my $br = Chromium->new(timeout => $TIMEOUT);
+    $tm{start} = time - $t0;
+    my $p = $br->page;
+    $p->call('Preload.enable');
+    $p->call('Network.enable');
+    $p->navigate("$origin/c-$name.html");
+    $tm{page} = time - $t0;
+
+    # 1. what Chromium does ahead of time
+    ok($br->wait_for(sub { hits($path) >= 1 }, $TIMEOUT),
+        "$name: the speculative request reaches nginx")
+        or diag explain [$p->events('Preload.preloadEnabledStateUpdated')];
+    $tm{speculative} = time - $t0;
+
+    my ($verdict, @want_status);
+    if ($kind eq 'link') {
+        # no Preload events for <link rel=prefetch>: its end is the
+        # redirect followed to the shop
+        ok($br->wait_for(sub { hits($shop) >= 1 }, $TIMEOUT),
+            "$name: the prefetch followed the redirect to the shop");
+        $verdict = 'n/a';
+    } else {
+        my $ev = $kind eq 'prefetch' ? 'Preload.prefetchStatusUpdated'
+                                     : 'Preload.prerenderStatusUpdated';
+        my $done;
+        ok($br->wait_for(sub {
+            ($done) = grep { $_->{params}{status} =~ /^(?:Ready|Failure)$/ }
+                $p->events($ev);
+            $done;
+        }, $TIMEOUT), "$name: Chromium finished the $kind");
+        my $pa = $done ? $done->{params} : {};
+        $verdict = ($pa->{status} // '?') . ' '
+            . ($pa->{prefetchStatus} // $pa->{prerenderStatus} // '');
+        is($pa->{status}, $declined ? 'Failure' : 'Ready',
+            "$name: Chromium's $kind: " . ($declined ? 'failed' : 'ready'))
+            or diag $verdict;
+        if ($kind eq 'prefetch') {
+            is($pa->{prefetchStatus},
+                $declined ? 'PrefetchFailedNon2XX'
+                          : 'PrefetchSuccessfulButNotUsed',
+                "$name: prefetchStatus");
+        }
+    }
+    $tm{verdict} = time - $t0;
+
+    my @spec = hits($path);
+    my @spec_recs = recs(sub { ($_[0]{link} // '') eq $name });
+    ok($t->wait_for(sub {
+        @spec_recs = recs(sub { ($_[0]{link} // '') eq $name });
+        @spec_recs >= @spec;
+    }, $TIMEOUT), "$name: a record for each speculative request");
+    my $purpose = $kind eq 'prerender' ? 'prefetch;prerender' : 'prefetch';
+    # a click from the other site is cross-site (127.0.0.1 and localhost
+    # are different sites); Speculation Rules requests say "none"
+    my $click_site = $from eq 'same' ? 'same-origin' : 'cross-site';
+    my ($mode, $dest, $site) = $kind eq 'link'
+        ? ('no-cors', 'empty', $click_site)
+        : ('navigate', 'document', 'none');
+    for my $i (0 .. $#spec) {
+        my ($h, $r) = ($spec[$i], $spec_recs[$i] // {});
+        my $w = "$name: speculative request " . ($i + 1);
+        is($h->{purpose}, $purpose, "$w: Sec-Purpose $purpose");
+        is($h->{mode}, $mode, "$w: Sec-Fetch-Mode $mode");
+        is($h->{dest}, $dest, "$w: Sec-Fetch-Dest $dest");
+        is($h->{site}, $site, "$w: Sec-Fetch-Site $site");
+        is($h->{user}, '', "$w: no Sec-Fetch-User (no user gesture)");
+        is($h->{cookie}, '', "$w: no cookie to send yet");
+        is($h->{status}, $declined ? 503 : 302, "$w: status");
+        is($h->{set_cookie}, '', "$w: no cookie for a bot");
+        ok($r->{bot}, "$w: a bot record");
+        is($r->{bot_reason}, 'prefetch', "$w: bot_reason prefetch");
+        is($r->{status}, $h->{status}, "$w: record status as sent");
+        if ($declined) {
+            is($r->{click_id}, undef, "$w: declined: no click id");
+            is($h->{location}, '', "$w: declined: no Location");
+        } else {
+            is(Aff::click_id($h->{location}), $r->{click_id},
+                "$w: Location with the bot record's click_id");
+        }
+    }
+    # what Chromium got (nginx's $sent_http_cache_control is empty: the
+    # module adds Cache-Control as a plain header)
+    my $url_re = qr{^\Q$BASE\E/$loc/$name$};
+    my @got;
+    ok($br->wait_for(sub {
+        @got = responses($p, $url_re);
+        @got >= @spec;
+    }, $TIMEOUT), "$name: Chromium got each answer");
+    is(scalar @got, scalar @spec, "$name: ... and no other");
+    for my $g (@got) {
+        is($g->{status}, $declined ? 503 : 302, "$name: Chromium got "
+            . ($declined ? 503 : 302));
+        is($g->{headers}{'cache-control'}, 'private, no-store',
+            "$name: Chromium got no-store");
+    }
+    my @ahead = grep { $_->{purpose} ne '' } hits($shop);
+    is(scalar @ahead, $declined ? 0 : 1,
+        "$name: the shop's page fetched ahead of time: "
+        . ($declined ? 'no' : 'once'));
+    $summary{$name}{ahead} = [map { show($_) } @ahead];
+    if ($kind eq 'prerender' && !$declined) {
+        is(scalar $p->prerendered, 1, "$name: a prerendered page waits");
+    }
+
+    # 2. the follower clicks
+    my $first = $p->current->{target};
+    my $n_path = () = hits($path);
+    my $n_shop = () = hits($shop);
+    $p->click('#go');
+    my $url;
+    ok($br->wait_for(sub { ($url = $p->url // '') =~ m{/shop/item\.html\?} },
+        $TIMEOUT), "$name: the follower is on the shop's page")
+        or diag "url: " . ($url // 'undef');
+    $tm{landed} = time - $t0;
+    my $landed_id = Aff::click_id($url);
+    like($landed_id, qr/^$Aff::ULID$/, "$name: with a click_id");
+
+    # 3. the thank-you page and its pixel; its request is also the
+    # barrier after which a click that reached nginx would be logged
+    $p->navigate("$BASE/thanks-$name.html");
+    my ($conv);
+    ok($t->wait_for(sub {
+        ($conv) = recs(sub { ($_[0]{order_id} // '') eq "o-$name" });
+        $conv;
+    }, $TIMEOUT), "$name: a conversion record from the pixel");
+    $tm{converted} = time - $t0;
+    $conv //= {};
+    my ($px) = hits(qr{^/px\.gif\?order_id=o-$name&});
+    $px //= {};
+    is($px->{status}, 200, "$name: pixel 200");
+    is("$px->{mode}/$px->{dest}/$px->{site}", 'no-cors/image/same-origin',
+        "$name: the pixel is a same-origin image");
+    my @after = hits($path);
+    splice @after, 0, $n_path;
+    my @shop_after = hits($shop);
+    splice @shop_after, 0, $n_shop;
+    my @human = recs(sub { ($_[0]{link} // '') eq $name && !$_[0]{bot} });
+    my $cookies = $br->call('Storage.getCookies')->{cookies};
+    my ($cookie) = grep { $_->{name} eq 'aff' } @$cookies;
+
+    if ($declined || $kind eq 'link') {
+        is(scalar @after, 1, "$name: the click reached nginx");
+        my $h = $after[0] // {};
+        is($h->{purpose}, '', "$name: click: no Sec-Purpose");
+        is($h->{mode}, 'navigate', "$name: click: Sec-Fetch-Mode navigate");
+        is($h->{site}, $click_site, "$name: click: Sec-Fetch-Site"
+            . " $click_site");
+        is($h->{user}, '?1', "$name: click: Sec-Fetch-User ?1");
+        is($h->{status}, 302, "$name: click: 302");
+        like($h->{set_cookie}, qr/^aff=$Aff::ULID\./,
+            "$name: click: Set-Cookie");
+        is(scalar @human, 1, "$name: one click by a person");
+        my $r = $human[0] // {};
+        is($r->{click_id}, Aff::click_id($h->{location}),
+            "$name: the person's click id is in the Location");
+        is($landed_id, $r->{click_id},
+            "$name: the follower landed with the person's click id");
+        is($r->{cookie}, 'set', "$name: record: cookie set");
+        # Chromium's default referrer policy: only the origin cross-site
+        is($r->{referer}, $from eq 'same' ? "$BASE/c-$name.html" : "$OTHER/",
+            "$name: record: Referer");
+        is(scalar @shop_after, 1, "$name: the shop's page fetched for real");
+        is(($shop_after[0] // {})->{purpose}, '',
+            "$name: ... without Sec-Purpose");
+        ok($cookie, "$name: Chromium kept the cookie")
+            and like($cookie->{value}, qr/^\Q$r->{click_id}\E\./,
+                "$name: cookie holds the click id");
+        is($cookie && $cookie->{sameSite}, 'Lax', "$name: SameSite=Lax");
+        like($px->{cookie}, qr/(?:^|; )aff=\Q$r->{click_id}\E\./,
+            "$name: the pixel request carries the cookie");
+        ok($conv->{attributed}, "$name: the conversion is attributed");
+        is($conv->{click_id}, $r->{click_id},
+            "$name: ... to the person's click");
+        is($conv->{creator}, 'anna', "$name: ... creator");
+        is($conv->{campaign}, "c-$name", "$name: ... campaign");
+        is($conv->{source}, 'pixel', "$name: source pixel");
+        $summary{$name}{click} = show($h);
+    } else {
+        # affiliate_speculative off: what the module exists to prevent
+        is(scalar @after, 0, "$name: the click never reached nginx");
+        is(scalar @shop_after, 0, "$name: nor did the shop's page");
+        is(scalar @human, 0, "$name: no click by a person recorded");
+        is($landed_id, $spec_recs[0]{click_id},
+            "$name: the follower landed with the bot record's click id");
+        ok(!$cookie, "$name: no attribution cookie");
+        is($px->{cookie}, '', "$name: the pixel carries no cookie");
+        ok(defined $conv->{attributed} && !$conv->{attributed},
+            "$name: the conversion is not attributed");
+        is($conv->{click_id}, undef, "$name: no click id in it");
+        if ($kind eq 'prerender') {
+            isnt($p->current->{target}, $first,
+                "$name: the click activated the prerendered page");
+        }
+        $summary{$name}{click} = 'none';
+    }
+
+    $br->close;
+    $tm{closed} = time - $t0;
+    $summary{$name}{speculative} = [map { show($_) } @spec];
+    $summary{$name}{verdict} = $verdict;
+    $summary{$name}{times} = join ' ', map { sprintf '%s=%.2fs', $_, $tm{$_} }
+        sort { $tm{$a} <=> $tm{$b} } keys %tm;
+    $summary{$name}{ua} = $spec[0]{ua} if @spec;
+    $summary{$name}{tags} = $spec[0]{tags} if @spec;
+}
+
+my $st = $t->status_json;
+my $cnt = $st->{counters} // $st;
+my $people = grep { $_->[2] eq 'go' } @CASES;
+is($cnt->{clicks}, $people, "status: $people clicks by people");
+my $bots = () = hits(qr{^/(?:go|off)/});
+is($cnt->{bot_clicks}, $bots - $people,
+    'status: every other request a bot click');
+is($cnt->{conversions}, scalar @CASES, 'status: a conversion per case');
+
+for my $c (@CASES) {
+    my $s = $summary{$c->[0]};
+    note "$c->[0]: speculative: " . join(' | ', @{ $s->{speculative} || [] });
+    note "$c->[0]: ahead to the shop: " . join(' | ', @{ $s->{ahead} || [] });
+    note "$c->[0]: Chromium: $s->{verdict}; click: $s->{click}; "
+        . "Sec-Speculation-Tags: " . ($s->{tags} || '-');
+    note "$c->[0]: $s->{times}";
+}
+note 'User-Agent: ' . ($summary{pf}{ua} // '?');
+
+$t->stop;
+done_testing;
