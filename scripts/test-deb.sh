@@ -112,6 +112,8 @@ fi
 
 tmp=$(mktemp -d /tmp/aff-deb-XXXXXX)
 enabled_before=$(ls -A /etc/nginx/modules-enabled)
+pidfile_before=no
+[ -e "$pidfile" ] && pidfile_before=yes
 
 stop_nginx() {
     [ -n "$master" ] || return 0
@@ -136,6 +138,11 @@ cleanup() {
     fi
     rm -rf "$conf" "$links_dir" "$logdir"
     rm -f "$link" "$link.removed"
+    # nginx -t creates an empty pid file to see that it can
+    if [ "$pidfile_before" = no ] && [ -f "$pidfile" ] && [ ! -s "$pidfile" ]
+    then
+        rm -f "$pidfile"
+    fi
     if [ "$(ls -A /etc/nginx/modules-enabled)" != "$enabled_before" ]; then
         echo "not ok - /etc/nginx/modules-enabled differs from before the test"
         rm -rf "$tmp"
