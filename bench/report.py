@@ -7,15 +7,16 @@ Writes a multi-node data set like the module's logs (clicks by people and
 bots, landings, conversions by postback and pixel, duplicates, rotated and
 gzipped files), then runs the report on it pinned to one CPU (taskset),
 prints records/s and the peak resident memory of the report process, and
-runs it again on a data set 4 times smaller to show that memory does not
-grow with the number of records.
+runs it first on a data set 4 times smaller to show that memory does not
+grow with the number of records.  "records/s of cpu" is records divided by
+the user + system time of the report (one core, whatever the machine's
+load); "of wall" depends on what else runs.
 """
 
 import argparse
 import gzip
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -139,18 +140,6 @@ def generate(d, total, nodes, seed=1):
     return files
 
 
-def run(files, extra):
-    cmd = ['taskset', '-c', '0', TOOL, '--format', 'json',
-           '-o', os.devnull] + extra + files
-    if not shutil.which('taskset'):
-        cmd = cmd[3:]
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    el = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return el, rss
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--records', type=int, default=2000000)
@@ -165,7 +154,7 @@ def main():
         big = generate(os.path.join(d, 'big'), a.records, a.nodes)
         print('generated %d + %d records in %.1f s (%s)'
               % (a.records // 4, a.records, time.perf_counter() - t, d))
-        # peak memory: each run in its own child so ru_maxrss is its own
+        # each run in its own child, so that ru_maxrss is the report's own
         for name, files, n in (('small', small, a.records // 4),
                                ('big', big, a.records)):
             r = subprocess.run(
@@ -174,17 +163,17 @@ def main():
                  't=time.perf_counter()\n'
                  'subprocess.run(sys.argv[1:],check=True)\n'
                  'e=time.perf_counter()-t\n'
-                 'print(e, resource.getrusage('
-                 'resource.RUSAGE_CHILDREN).ru_maxrss)',
+                 'u=resource.getrusage(resource.RUSAGE_CHILDREN)\n'
+                 'print(e, u.ru_utime+u.ru_stime, u.ru_maxrss)',
                  ] + (['taskset', '-c', '0'] if shutil.which('taskset')
                       else []) + [TOOL, '--by', 'creator,campaign',
                                   '--format', 'json', '-o', os.devnull]
                 + files, capture_output=True, text=True, check=True)
-            el, rss = r.stdout.split()
-            el = float(el)
-            print('%-5s %9d records  %6.2f s  %8.0f records/s  '
-                  'peak RSS %6.1f MB'
-                  % (name, n, el, n / el, int(rss) / 1024))
+            wall, cpu, rss = (float(x) for x in r.stdout.split())
+            print('%-5s %9d records  wall %6.2f s  cpu %6.2f s  '
+                  '%7.0f records/s of cpu  %7.0f of wall  peak RSS %6.1f MB'
+                  % (name, n, wall, cpu, n / cpu, n / wall, rss / 1024))
+        print('load average: %.2f %.2f %.2f (2 cores)' % os.getloadavg())
     finally:
         if not a.keep and not a.dir:
             shutil.rmtree(d, ignore_errors=True)

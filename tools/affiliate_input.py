@@ -5,6 +5,7 @@ restarts), in memory bounded by the number of segments, not records.
 
 import glob
 import gzip
+import io
 import os
 import re
 import shutil
@@ -40,7 +41,10 @@ class Source:
         head = f.peek(2)[:2] if hasattr(f, 'peek') else b''
         if head == b'\x1f\x8b':
             self.gzip = True
-            return gzip.GzipFile(fileobj=f, mode='rb')
+            # a C-level readline over the decompressed stream: iterating
+            # a GzipFile directly costs a Python call per line
+            return io.BufferedReader(gzip.GzipFile(fileobj=f, mode='rb'),
+                                     1 << 20)
         return f
 
     def cleanup(self):
@@ -114,7 +118,8 @@ def expand(args):
 # later than everything before.
 
 class Seg:
-    __slots__ = ('node', 'lo', 'hi', 'ts_lo', 'ts_hi', 'src', 'line')
+    __slots__ = ('node', 'lo', 'hi', 'ts_lo', 'ts_hi', 'src', 'line',
+                 'no_id')
 
     def __init__(self, node, seq, ts, src, line):
         self.node = node
@@ -122,16 +127,23 @@ class Seg:
         self.ts_lo = self.ts_hi = ts
         self.src = src
         self.line = line
+        self.no_id = 0
 
 
 class NodeStat:
     def __init__(self, name, derived):
         self.name = name
         self.derived = derived    # node taken from the file name
-        self.records = 0          # records kept
         self.duplicates = 0
-        self.no_id = 0
         self.closed = []          # segments
+
+    @property
+    def records(self):
+        return sum(s.hi - s.lo + 1 for s in self.closed)
+
+    @property
+    def no_id(self):
+        return sum(s.no_id for s in self.closed)
 
 
 class Integrity:
