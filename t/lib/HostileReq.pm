@@ -1154,7 +1154,8 @@ sub connect_to {
 # to `pipeline` requests; a request left without any byte of answer when
 # nginx closes is sent again on a new connection (nginx did not process
 # it); stops after `total` requests or, with `until`, when until->()
-# returns true (checked between batches)
+# returns true (checked between batches); `delay`: seconds to sleep
+# after each batch (a paced load)
 sub client {
     my ($o, $ci, $out) = @_;
     my %acc = (retries => 0, sent => 0, conns => 0);
@@ -1240,6 +1241,7 @@ sub client {
             close $sock;
             undef $sock;
         }
+        sleep $o->{delay} if $o->{delay};
     }
     close $sock if $sock;
     nstore(\%acc, $out);
