@@ -1046,6 +1046,18 @@ sub check_response {
     }
 }
 
+# waits until the zone of Aff $t has written (or lost) every record it
+# accepted; returns the status then, undef after $timeout seconds
+sub wait_written {
+    my ($t, $timeout) = @_;
+    my $s;
+    return $t->wait_for(sub {
+        $s = $t->status_json;
+        $s->{ring}{used} == 0 && $s->{records}{written} + $s->{records}{lost}
+                                 == $s->{records}{accepted};
+    }, $timeout) ? $s : undef;
+}
+
 # --- the client -----------------------------------------------------------
 
 # parses one answer at the start of $$buf; undef when incomplete
