@@ -20,15 +20,17 @@
 #define NGX_HTTP_AFFILIATE_LOST_AFTER    1000
 
 /* a flusher lease not refreshed for this long (ms) is taken over */
-#define NGX_HTTP_AFFILIATE_LEASE_STALE   5000
+#define NGX_HTTP_AFFILIATE_LEASE_STALE   3000
 
 /*
- * The exit drain's bound (ms): on TERM the master sends SIGKILL about
- * 1.55 s after its first TERM (50 + 100 + 200 + 400 + 800 ms); on QUIT
- * it waits for the workers without a limit.
+ * The exit drain's bound (ms).  On TERM the master re-sends TERM at
+ * 150, 350, 750 and 1550 ms; from then on its next wake-up (any worker
+ * exiting, or the 3150 ms alarm) sends SIGKILL.  On QUIT it waits
+ * without a limit, but Debian's nginx.service stops with QUIT and
+ * SIGKILLs everything 5 s later; the bound still outlasts a stale lease.
  */
 #define NGX_HTTP_AFFILIATE_EXIT_TERM     1000
-#define NGX_HTTP_AFFILIATE_EXIT_QUIT     5000
+#define NGX_HTTP_AFFILIATE_EXIT_QUIT     4000
 
 /* the lease word: the beat in wall-clock ms << 22 | the holder's pid */
 #define NGX_HTTP_AFFILIATE_PID_BITS      22
@@ -146,11 +148,12 @@ ngx_http_affiliate_zone_adopt(ngx_shm_zone_t *shm_zone,
 
     if (sh->clicks.n != zone->clicks_size / sh->clicks.size
         || sh->unique.n != zone->unique_size / sh->unique.size
-        || sh->orders.n != zone->orders_size / sh->orders.size)
+        || sh->orders.n != zone->orders_size / sh->orders.size
+        || sh->caps.n != zone->caps_size / sh->caps.size)
     {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "affiliate zone \"%V\" cannot change its clicks=, "
-                      "unique= or orders= sizes on reload; restart "
+                      "unique=, orders= or caps= sizes on reload; restart "
                       "nginx or give the zone a new name", &zone->name);
         return NGX_ERROR;
     }
@@ -204,6 +207,9 @@ ngx_http_affiliate_zone_create(ngx_shm_zone_t *shm_zone)
         || ngx_http_affiliate_zone_table(shpool, &sh->orders,
                                          zone->orders_size,
                                          sizeof(ngx_http_affiliate_entry_t))
+           != NGX_OK
+        || ngx_http_affiliate_zone_table(shpool, &sh->caps, zone->caps_size,
+                                         sizeof(ngx_http_affiliate_cap_entry_t))
            != NGX_OK)
     {
         return NGX_ERROR;

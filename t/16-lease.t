@@ -76,14 +76,18 @@ SKIP: {
         unless $other;
     ok(kill(0, $w), "reuse: pid $w is alive again, an unrelated process");
 
-    # the new worker flushes at the reopen; the lease is stale 5 s after
+    # the new worker flushes at the reopen; the lease is stale 3 s after
     # the holder's last beat
     sleep 0.5;
+    my $at = time;
     $t->signal('USR1');
     sleep 0.5;
-    is($t->status_json->{records}{written}, 0,
-        'reuse: not taken over while the beat is fresh');
-    sleep(5.5 - (time - $killed)) if time - $killed < 5.5;
+    SKIP: {
+        skip 'too slow to see the fresh lease', 1 if $at - $killed > 2.5;
+        is($t->status_json->{records}{written}, 0,
+            'reuse: not taken over while the beat is fresh');
+    }
+    sleep(3.5 - (time - $killed)) if time - $killed < 3.5;
     $t->signal('USR1');
     ok($t->wait_for(sub { $t->status_json->{records}{written} == 20 }, 5),
         'reuse: the stale lease is taken over, the records written');
@@ -122,7 +126,7 @@ SKIP: {
         'stopped: nothing written while the lease is fresh');
     ok($t->wait_for(sub { $t->status_json->{records}{written} == 30 }, 10),
         'stopped: the other worker takes over once it is stale');
-    cmp_ok(time - $stopped, '>=', 4.5, 'stopped: not before the lease is stale');
+    cmp_ok(time - $stopped, '>=', 2.5, 'stopped: not before the lease is stale');
 
     AffGdb::release($g);    # the old holder runs on
     for (1 .. 10) {
