@@ -159,9 +159,8 @@ def parse_costs(path, lines):
                             '(like EUR)' % (where, cur))
         key = (creator, campaign, model)
         if model != 'flat' and key in seen:
-            raise CostError('%s: %s %s for %s/%s already given on line %d'
-                            % (where, model, 'rate', creator, campaign,
-                               seen[key]))
+            raise CostError('%s: a %s line for %s/%s is already on line %d'
+                            % (where, model, creator, campaign, seen[key]))
         seen[key] = n
         out.append((creator, campaign, model, a, cur, n))
     return out
