@@ -85,7 +85,8 @@ def generate(d, total, nodes, seed=1):
             if written % chunk == 0:
                 if out:
                     out.close()
-                name = os.path.join(d, '%s-affiliate.log.%d' % (node, 3 - part))
+                name = os.path.join(d, '%s-affiliate.log.%d'
+                                    % (node, 3 - part))
                 out = (gzip.open(name + '.gz', 'wt', compresslevel=1)
                        if part < 2 else open(name, 'w'))
                 files.append(out.name if part >= 2 else name + '.gz')

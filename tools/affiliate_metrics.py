@@ -20,7 +20,7 @@ RATIO_PLACES = Decimal('0.0001')
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
-# --- records ---------------------------------------------------------------
+# --- records -----------------------------------------------------------------
 #
 # visit:        a `click` or `landing` record with "bot": false (a person).
 #               clicks and landings are reported in their own columns; the
@@ -48,7 +48,7 @@ def parse_amount(s):
     return Decimal(s)
 
 
-# --- orders ----------------------------------------------------------------
+# --- orders ------------------------------------------------------------------
 #
 # An order is all conversion records with the same order_id, on any node
 # (each node has its own order table, so the module's "duplicate" flag is
@@ -96,7 +96,7 @@ def attribute(attributed, click, conv_ms, window_ms):
     return 'joined'
 
 
-# --- costs -----------------------------------------------------------------
+# --- costs -------------------------------------------------------------------
 #
 # costs.tsv: creator<TAB>campaign<TAB>model<TAB>amount<TAB>currency
 #   flat      amount once per line (a fee per campaign or post), in the
@@ -217,7 +217,8 @@ def parse_rates(path, lines, target):
         src, dst, r = f
         for c in (src, dst):
             if not CURRENCY_RE.match(c):
-                raise CostError('%s: "%s" is not an ISO 4217 code' % (where, c))
+                raise CostError('%s: "%s" is not an ISO 4217 code'
+                                % (where, c))
         try:
             rate = Decimal(r)
             if not rate.is_finite() or rate <= 0:
@@ -228,12 +229,13 @@ def parse_rates(path, lines, target):
         if dst != target:
             continue
         if src in rates and src != target:
-            raise CostError('%s: a second rate for %s to %s' % (where, src, dst))
+            raise CostError('%s: a second rate for %s to %s'
+                            % (where, src, dst))
         rates[src] = rate
     return rates
 
 
-# --- derived columns -----------------------------------------------------------
+# --- derived columns ---------------------------------------------------------
 #
 # Per group and currency, with
 #   visits  = clicks + landings (by people)

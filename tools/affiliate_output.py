@@ -284,7 +284,7 @@ def integrity(rep, sources, args):
     }
 
 
-# --- rendering -----------------------------------------------------------------
+# --- rendering ---------------------------------------------------------------
 
 def js(v):
     """JSON value of a report field: Decimal as an exact string."""
@@ -498,7 +498,7 @@ def render_text(res, args):
     return '\n'.join(out) + '\n'
 
 
-# --- HTML ------------------------------------------------------------------------
+# --- HTML --------------------------------------------------------------------
 
 COLORS = ('#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b',
           '#e377c2', '#17becf')
@@ -598,7 +598,8 @@ def line_chart(cid, title, daily, top, idx):
 
 
 CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;
+max-width:1100px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;
