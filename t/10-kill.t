@@ -1,7 +1,8 @@
 # Workers that die at the worst moments (gdb stops them there, then
 # SIGKILL; no exit drain runs):
 #   1. between claiming a slot and publishing it: after 1 s the flusher
-#      gives the slot up, counts it lost, logs an alert and goes on;
+#      finds the writer gone, frees the slot, counts it lost, logs an alert
+#      and goes on;
 #   2. while flushing, holding the flusher lease: the next worker takes
 #      the lease over; nothing is lost or written twice;
 #   3. idle, with records waiting in the ring: the new workers write them.
@@ -13,62 +14,12 @@ use Test::More;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep);
 use Aff;
+use AffGdb;
 Aff->allow_log(qr/exited on signal 9\b/, qr/record \d+ was never published/);
 
-my ($GDB) = grep { -x } map { "$_/gdb" } split /:/, $ENV{PATH};
-
-# can gdb attach to a process of ours here (ptrace may be restricted)?
-my $CAN_GDB = 0;
-if ($GDB) {
-    my $pid = fork // die;
-    if (!$pid) { sleep 30; POSIX::_exit(0) }
-    my $o = `'$GDB' -nx -batch -p $pid -ex detach 2>&1`;
-    $CAN_GDB = $? == 0 && $o =~ /process $pid\) detached/ ? 1 : 0;
-    kill 'KILL', $pid;
-    waitpid $pid, 0;
-}
+my $CAN_GDB = AffGdb::usable();
 
 my $links = "a\thttps://a.example/\tanna\tsummer\n";
-
-# attaches gdb to $pid with a breakpoint at $func; when it is hit, gdb
-# creates $hit and keeps the process stopped.  Returns gdb's pid and the
-# name of $hit once the breakpoint is set.
-sub gdb_break {
-    my ($t, $pid, $func) = @_;
-    my $hit = $t->dir . "/hit.$pid";
-    my $out = $t->dir . "/gdb.$pid.out";
-    my $ready = $t->dir . "/ready.$pid";
-    my $gpid = fork // die "fork: $!";
-    if (!$gpid) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out;
-        open STDERR, '>&', \*STDOUT;
-        { exec $GDB, '-nx', '-batch', '-p', $pid,
-            '-ex', 'set pagination off',
-            '-ex', 'set breakpoint pending off',
-            '-ex', "break $func",
-            '-ex', "shell touch $ready",
-            '-ex', 'continue',
-            '-ex', "shell touch $hit",
-            '-ex', 'shell sleep 60' }
-        POSIX::_exit(127);
-    }
-    my $ok = $t->wait_for(sub { -e $ready }, 30);
-    sleep 0.3;    # gdb: continue
-    unless ($ok) {
-        diag($t->read_file("gdb.$pid.out") // '');
-        kill 'KILL', $gpid;
-        waitpid $gpid, 0;
-        return undef;
-    }
-    return ($gpid, $hit);
-}
-
-sub end_gdb {
-    my ($gpid) = @_;
-    kill 'KILL', $gpid;
-    waitpid $gpid, 0;
-}
 
 # --- 1. killed between claim and publish ---------------------------------
 SKIP: {
@@ -86,8 +37,8 @@ SKIP: {
         'claim/publish: 5 records written');
 
     my ($w) = $t->worker_pids;
-    my ($gpid, $hit) = gdb_break($t, $w, 'ngx_http_affiliate_ring_publish');
-    if (!$gpid) {
+    my $g = AffGdb::stop_at($t, $w, 'ngx_http_affiliate_ring_publish');
+    if (!$g) {
         fail('gdb could not attach to the worker');
         last SKIP;
     }
@@ -98,10 +49,9 @@ SKIP: {
         eval { $t->get('/go/a', {}, timeout => 20) };
         POSIX::_exit(0);
     }
-    ok($t->wait_for(sub { -e $hit }, 20), 'the worker stopped in publish')
-        or diag $t->read_file("gdb.$w.out");
+    ok(AffGdb::hit($t, $g, 20), 'the worker stopped in publish');
     kill 'KILL', $w;
-    end_gdb($gpid);
+    AffGdb::end($g);
     waitpid $cpid, 0;
 
     ok($t->wait_for(sub {
@@ -123,7 +73,8 @@ SKIP: {
     is($s->{records}{written}, 10, 'written 10');
     is($s->{records}{dropped}, 0, 'dropped 0');
     is($s->{ring}{used}, 0, 'ring empty');
-    like($t->error_log, qr/\[alert\].*never published, counted as lost/,
+    like($t->error_log,
+        qr/\[alert\].*never published, counted as lost \(its writer died\)/,
         'the lost record is logged as an alert');
 
     my @recs = $t->records('aff.log');
@@ -151,8 +102,8 @@ SKIP: {
     $t->start;
 
     my ($w) = $t->worker_pids;
-    my ($gpid, $hit) = gdb_break($t, $w, 'ngx_http_affiliate_flush_batch');
-    if (!$gpid) {
+    my $g = AffGdb::stop_at($t, $w, 'ngx_http_affiliate_flush_batch');
+    if (!$g) {
         fail('gdb could not attach to the worker');
         last SKIP;
     }
@@ -164,10 +115,9 @@ SKIP: {
     }
     is(scalar(grep { defined } @sent), 20, 'lease: 20 redirects');
     is($t->status_json->{ring}{used}, 20, 'lease: 20 records in the ring');
-    ok($t->wait_for(sub { -e $hit }, 15), 'the worker stopped in a flush')
-        or diag $t->read_file("gdb.$w.out");
+    ok(AffGdb::hit($t, $g, 15), 'the worker stopped in a flush');
     kill 'KILL', $w;
-    end_gdb($gpid);
+    AffGdb::end($g);
 
     ok($t->wait_for(sub {
         my @n = $t->worker_pids;
