@@ -170,21 +170,28 @@ my $describe = sub {
         $r->{status} // 'null';
 };
 
+# speculative navigations declined (docs/directives.md, affiliate_speculative)
+my @declined = grep { ($_->{status} // 0) == 503 } @click, @land;
 my @redirect = grep { ($_->{status} // 0) =~ /^30[12378]\z/ } @click;
-my @declined = grep { ($_->{status} // 0) == 503 } @click;
-is(scalar(@click), @redirect + @declined,
+is(scalar(@click), @redirect + grep({ $_->{type} eq 'click' } @declined),
    'click records: a redirect or a declined speculative navigation');
+is(scalar @declined, ($res->{by}{'go 503'} // 0) + ($res->{by}{'cap 503'} // 0),
+   'one record per declined speculative navigation');
+# (a HEAD is a bot for that first: docs/directives.md, affiliate_bot_ua)
+is(scalar(grep { !$_->{bot} || ($_->{bot_reason} // '') !~ /^(prefetch|head)\z/ }
+           @declined), 0, 'declined: bot, bot_reason prefetch (or head)');
+is(scalar(grep { $_->{type} eq 'click' && defined $_->{click_id} }
+           @declined), 0, 'declined clicks: no click id');
 ok(bag_diff('click dest vs Location', [map { $_->{dest} // '' } @redirect],
             [map { as_dest($_) } @{ $res->{go_locs} || [] }]),
    'one click record per redirect, its dest the Location sent');
 ok(bag_diff('click ids', [map { $_->{click_id} // '' } @redirect],
             $res->{go_ids} || [], $describe),
    'one click record per click id sent');
-is(scalar @declined, $res->{go_503} // 0,
-   'one click record per declined speculative navigation');
 is(scalar @miss, ($res->{by}{'go 404'} // 0) + ($res->{errpage} // 0),
    'one miss record per 404 (or error_page redirect) of a link location');
-ok(bag_diff('landing ids', [map { $_->{click_id} // '' } @land],
+ok(bag_diff('landing ids',
+            [map { $_->{click_id} } grep { defined $_->{click_id} } @land],
             $res->{landing_ids} || [], $describe),
    'one landing record per landing answered');
 ok(bag_diff('strip dest vs Location',
