@@ -267,11 +267,13 @@ def integrity(rep, sources, args):
                      'after the file: %s' % ', '.join(derived))
     notes.append('records dropped by a full ring leave no seq gap: check '
                  'records.dropped in each node\'s status')
+    read = sum(n['records'] for n in nodes)
     return {
         'complete': not problems,
-        'verdict': ('complete: every record from seq 1 to the last is '
-                    'present, read once' if not problems else
-                    'INCOMPLETE: %d problem(s)' % len(problems)),
+        'verdict': ('INCOMPLETE: %d problem(s)' % len(problems) if problems
+                    else 'complete: every record from seq 1 to the last is '
+                    'present, read once' if read else
+                    'complete, but no record was read'),
         'problems': problems, 'notes': notes, 'nodes': nodes,
         'files': [{'file': s.display, 'lines': s.lines,
                    'records': s.records, 'malformed': s.malformed,
@@ -378,7 +380,7 @@ def text_table(rows, by, multi):
     nums = [
         ('clicks', 6, lambda r: r['clicks'], '>'),
         ('uniq', 6, lambda r: r['unique_visits'], '>'),
-        ('bots', 5, lambda r: pct(r['bot_share']), '>'),
+        ('bots', 6, lambda r: pct(r['bot_share']), '>'),
         ('lands', 5, lambda r: r['landings'], '>'),
         ('conv', 5, lambda r: r['conversions'], '>'),
         ('CR', 6, lambda r: pct(r['conversion_rate']), '>'),
@@ -391,7 +393,7 @@ def text_table(rows, by, multi):
     need = []
     for name, w, get, al in keys:
         if w is None:
-            w = max([len(name)] + [len(cell(get(r), 40)) for r in rows])
+            w = max([len(name), 5] + [len(cell(get(r), 40)) for r in rows])
         need.append(w)
     floor = [min(w, 3 if k[0] == 'cur' else KEY_MIN.get(k[0], 8))
              for w, k in zip(need, keys)]
