@@ -633,6 +633,17 @@ document.body.dataset.ready = '1';
 """
 
 
+# label, field, kind: '' count, '%' ratio, '$' money, 'k' time
+HTML_COLUMNS = (
+    ('clicks', 'clicks', ''), ('unique', 'unique_visits', ''),
+    ('bot share', 'bot_share', '%'), ('landings', 'landings', ''),
+    ('conversions', 'conversions', ''),
+    ('conv. rate', 'conversion_rate', '%'), ('revenue', 'revenue', '$'),
+    ('AOV', 'aov', '$'), ('EPC', 'epc', '$'), ('cost', 'cost', '$'),
+    ('profit', 'profit', '$'), ('ROI', 'roi', '%'), ('CPA', 'cpa', '$'),
+    ('first seen', 'first_seen', 'k'), ('last seen', 'last_seen', 'k'))
+
+
 def short_ts(ts):
     return None if ts is None else ts[:10] + ' ' + ts[11:16]
 
@@ -644,23 +655,9 @@ def render_html(res, args):
     cols = [(b, lambda r, b=b: r['key'].get(b), 'k') for b in by]
     if multi:
         cols.append(('currency', lambda r: r['currency'], 'k'))
-    cols += [
-        ('clicks', lambda r: r['clicks'], ''),
-        ('unique', lambda r: r['unique_visits'], ''),
-        ('bot share', lambda r: r['bot_share'], '%'),
-        ('landings', lambda r: r['landings'], ''),
-        ('conversions', lambda r: r['conversions'], ''),
-        ('conv. rate', lambda r: r['conversion_rate'], '%'),
-        ('revenue', lambda r: r['revenue'], '$'),
-        ('AOV', lambda r: r['aov'], '$'),
-        ('EPC', lambda r: r['epc'], '$'),
-        ('cost', lambda r: r['cost'], '$'),
-        ('profit', lambda r: r['profit'], '$'),
-        ('ROI', lambda r: r['roi'], '%'),
-        ('CPA', lambda r: r['cpa'], '$'),
-        ('first seen', lambda r: short_ts(r['first_seen']), 'k'),
-        ('last seen', lambda r: short_ts(r['last_seen']), 'k'),
-    ]
+    cols += [(label, (lambda r, f=f: short_ts(r[f])) if kind == 'k'
+              else (lambda r, f=f: r[f]), kind)
+             for label, f, kind in HTML_COLUMNS]
 
     def td(v, kind):
         if kind == '%':
