@@ -28,7 +28,9 @@ ngx_http_affiliate_click(ngx_http_request_t *r,
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_affiliate_module);
     sh = zone->sh;
 
-    ctx->bot_reason = ngx_http_affiliate_bot(r, amcf);
+    if (!ctx->bot_done) {
+        ctx->bot_reason = ngx_http_affiliate_bot(r, amcf);
+    }
 
     if (ctx->bot_reason) {
         ngx_http_affiliate_count(sh, NGX_HTTP_AFFILIATE_BOT_CLICKS);
@@ -86,7 +88,7 @@ ngx_http_affiliate_click(ngx_http_request_t *r,
         goto record;
     }
 
-    if (ngx_http_affiliate_set_cookie(r, amcf, c, ctx) == NGX_OK) {
+    if (ngx_http_affiliate_set_cookie(r, zone, amcf, c, ctx) == NGX_OK) {
         ctx->cookie = "set";
     }
 

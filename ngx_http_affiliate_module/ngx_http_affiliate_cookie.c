@@ -17,6 +17,7 @@
 
 #define NGX_HTTP_AFFILIATE_HMAC_LEN     32
 #define NGX_HTTP_AFFILIATE_SIG_LEN      43      /* base64url of 32 bytes */
+#define NGX_HTTP_AFFILIATE_VISITOR_LEN  16      /* 64 bits in hex */
 
 
 static ngx_int_t ngx_http_affiliate_cookie_sign(
@@ -25,12 +26,15 @@ static ngx_int_t ngx_http_affiliate_cookie_sign(
 static void ngx_http_affiliate_mac_free(void *data);
 
 
-/* CLICK_ID.TIME.b64url(CREATOR).b64url(CAMPAIGN).b64url(HMAC) */
+/*
+ * CLICK_ID.TIME.b64url(CREATOR).b64url(CAMPAIGN).VISITOR.b64url(HMAC);
+ * cookies set before VISITOR existed (no such field) still verify.
+ */
 
 ngx_int_t
 ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
-    ngx_http_affiliate_main_conf_t *amcf, ngx_http_affiliate_cookie_t *c,
-    ngx_http_affiliate_ctx_t *ctx)
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_main_conf_t *amcf,
+    ngx_http_affiliate_cookie_t *c, ngx_http_affiliate_ctx_t *ctx)
 {
     u_char           *p, *start;
     size_t            len;
@@ -43,6 +47,7 @@ ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
     len = c->name.len + 1 + NGX_HTTP_AFFILIATE_ULID_LEN + 1 + NGX_TIME_T_LEN
           + 1 + ngx_base64_encoded_length(ctx->creator.len)
           + 1 + ngx_base64_encoded_length(ctx->campaign.len)
+          + 1 + NGX_HTTP_AFFILIATE_VISITOR_LEN
           + 1 + NGX_HTTP_AFFILIATE_SIG_LEN
           + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
           + sizeof("; Domain=") - 1 + c->domain.len
@@ -80,6 +85,12 @@ ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
     dst.data = p;
     ngx_encode_base64url(&dst, &src);
     p += dst.len;
+
+    if (ctx->visitor == 0) {
+        ngx_http_affiliate_visitor(r, zone, ctx);
+    }
+
+    p = ngx_sprintf(p, ".%016xL", ctx->visitor);
 
     if (ngx_http_affiliate_cookie_sign(amcf, start, p - start, p + 1)
         != NGX_OK)
@@ -142,7 +153,7 @@ ngx_int_t
 ngx_http_affiliate_cookie_get(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_cookie_value_t *cv)
 {
-    u_char                          *p, *last, *dot[4];
+    u_char                          *p, *last, *sp, *dot[4];
     time_t                           t;
     ngx_str_t                        value, src;
     ngx_uint_t                       n;
@@ -184,13 +195,21 @@ ngx_http_affiliate_cookie_get(ngx_http_request_t *r,
         }
     }
 
+    /* the signature follows the last dot: after campaign or visitor */
+
+    for (sp = last; sp > value.data && sp[-1] != '.'; sp--) {
+        /* void */
+    }
+
     if (n != 4
         || dot[0] - value.data != NGX_HTTP_AFFILIATE_ULID_LEN
-        || last - (dot[3] + 1) != NGX_HTTP_AFFILIATE_SIG_LEN
+        || last - sp != NGX_HTTP_AFFILIATE_SIG_LEN
+        || (sp - 1 != dot[3]
+            && sp - 1 - (dot[3] + 1) != NGX_HTTP_AFFILIATE_VISITOR_LEN)
         || ngx_http_affiliate_cookie_sign(amcf, value.data,
-                                          dot[3] - value.data, sig)
+                                          sp - 1 - value.data, sig)
            != NGX_OK
-        || CRYPTO_memcmp(sig, dot[3] + 1, NGX_HTTP_AFFILIATE_SIG_LEN) != 0)
+        || CRYPTO_memcmp(sig, sp, NGX_HTTP_AFFILIATE_SIG_LEN) != 0)
     {
         goto invalid;
     }
@@ -527,4 +546,72 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\"", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The visitor's key for A/B stickiness: the VISITOR field of the cookie
+ * when it has one (read without checking the signature: it only picks
+ * a variant), else a salted hash of the address and the User-Agent.
+ * The cookie then carries it on, so the variant survives a new address.
+ */
+
+void
+ngx_http_affiliate_visitor(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx)
+{
+    u_char                         *p, *last;
+    ngx_int_t                       v;
+    ngx_str_t                       value, *ua;
+    ngx_uint_t                      n;
+    ngx_http_affiliate_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_affiliate_module);
+
+    if (alcf->cookie
+#if (nginx_version >= 1023000)
+        && ngx_http_parse_multi_header_lines(r, r->headers_in.cookie,
+                                             &alcf->cookie->name, &value)
+           != NULL
+#else
+        && ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
+                                             &alcf->cookie->name, &value)
+           != NGX_DECLINED
+#endif
+        )
+    {
+        last = value.data + value.len;
+
+        for (n = 0, p = value.data; p < last; p++) {
+            if (*p == '.' && ++n == 4) {
+                break;
+            }
+        }
+
+        if (n == 4 && last - p > NGX_HTTP_AFFILIATE_VISITOR_LEN
+            && p[1 + NGX_HTTP_AFFILIATE_VISITOR_LEN] == '.')
+        {
+            v = ngx_hextoi(p + 1, NGX_HTTP_AFFILIATE_VISITOR_LEN / 2);
+            n = ngx_hextoi(p + 1 + NGX_HTTP_AFFILIATE_VISITOR_LEN / 2,
+                           NGX_HTTP_AFFILIATE_VISITOR_LEN / 2);
+
+            if (v != NGX_ERROR && (ngx_int_t) n != NGX_ERROR) {
+                ctx->visitor = (uint64_t) v << 32 | n;
+            }
+        }
+    }
+
+    if (ctx->visitor == 0) {
+        ua = r->headers_in.user_agent ? &r->headers_in.user_agent->value
+                                      : NULL;
+
+        ctx->visitor = ngx_http_affiliate_hash(zone->sh->salt,
+                                               r->connection->addr_text.data,
+                                               r->connection->addr_text.len);
+        ctx->visitor = ngx_http_affiliate_hash(ctx->visitor,
+                                               ua ? ua->data : NULL,
+                                               ua ? ua->len : 0);
+    }
+
+    ctx->visitor |= 1;
 }

@@ -12,8 +12,8 @@
 
 static char *ngx_http_affiliate_link_make(ngx_conf_t *cf,
     ngx_http_affiliate_links_t **lp, ngx_str_t *slug, ngx_str_t *dest,
-    ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *geo, u_char *file,
-    ngx_uint_t line);
+    ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *opts,
+    ngx_uint_t nopts, u_char *file, ngx_uint_t line);
 static char *ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
     ngx_http_affiliate_link_t *link);
 static ngx_int_t ngx_http_affiliate_links_reserve(ngx_conf_t *cf,
@@ -40,7 +40,7 @@ ngx_http_affiliate_links_file(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     size_t            size;
     ssize_t           rd;
     ngx_fd_t          fd;
-    ngx_str_t         name, f[6];
+    ngx_str_t         name, f[NGX_HTTP_AFFILIATE_FIELDS_MAX + 1];
     ngx_uint_t        line, nf, n;
     ngx_file_info_t   fi;
 
@@ -120,7 +120,7 @@ ngx_http_affiliate_links_file(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
 
         /* split on tabs */
 
-        for (nf = 0; nf < 5; nf++) {
+        for (nf = 0; nf < NGX_HTTP_AFFILIATE_FIELDS_MAX; nf++) {
             tab = ngx_strlchr(f[nf].data, f[nf].data + f[nf].len, '\t');
             if (tab == NULL) {
                 break;
@@ -141,22 +141,15 @@ ngx_http_affiliate_links_file(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
             goto done;
         }
 
-        if (nf > 5) {
+        if (nf > NGX_HTTP_AFFILIATE_FIELDS_MAX) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%s:%ui: more than 5 fields",
-                               name.data, line);
-            goto done;
-        }
-
-        if (nf == 5 && ngx_strncmp(f[4].data, "geo=", 4) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%s:%ui: the fifth field must be "
-                               "\"geo=CC:URL,...\"", name.data, line);
+                               "%s:%ui: more than %d fields",
+                               name.data, line, NGX_HTTP_AFFILIATE_FIELDS_MAX);
             goto done;
         }
 
         err = ngx_http_affiliate_link_make(cf, lp, &f[0], &f[1], &f[2],
-                                           &f[3], nf == 5 ? &f[4] : NULL,
+                                           &f[3], &f[4], nf - 4,
                                            name.data, line);
 
         if (err == NGX_CONF_ERROR) {
@@ -186,12 +179,13 @@ done:
 char *
 ngx_http_affiliate_link_add(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     ngx_str_t *slug, ngx_str_t *dest, ngx_str_t *creator,
-    ngx_str_t *campaign, ngx_str_t *geo)
+    ngx_str_t *campaign, ngx_str_t *opts, ngx_uint_t nopts)
 {
     char  *err;
 
     err = ngx_http_affiliate_link_make(cf, lp, slug, dest, creator, campaign,
-                                       geo, cf->conf_file->file.name.data,
+                                       opts, nopts,
+                                       cf->conf_file->file.name.data,
                                        cf->conf_file->line);
 
     if (err == NGX_CONF_ERROR || err == NULL) {
@@ -212,14 +206,15 @@ ngx_http_affiliate_link_add(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
 static char *
 ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     ngx_str_t *slug, ngx_str_t *dest, ngx_str_t *creator,
-    ngx_str_t *campaign, ngx_str_t *geo, u_char *file, ngx_uint_t line)
+    ngx_str_t *campaign, ngx_str_t *opts, ngx_uint_t nopts, u_char *file,
+    ngx_uint_t line)
 {
     char                         *err;
     ngx_uint_t                    i;
     ngx_hash_key_t               *key;
     ngx_http_affiliate_link_t    *link;
     ngx_http_affiliate_links_t   *links;
-    ngx_http_affiliate_origin_t  *origin;
+    ngx_http_affiliate_origin_t  *origin, where;
 
     if (ngx_http_affiliate_links_reserve(cf, lp, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -273,12 +268,30 @@ ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     link->campaign = *campaign;
     link->geo = NULL;
     link->ngeo = 0;
+    link->opts = NULL;
 
-    if (geo) {
-        err = ngx_http_affiliate_geo_parse(cf, geo, link);
+    where.file = file;
+    where.line = line;
+
+    for (i = 0; i < nopts; i++) {
+
+        if (ngx_strncmp(opts[i].data, "geo=", 4) == 0) {
+            err = link->geo ? "duplicate \"geo=\""
+                            : ngx_http_affiliate_geo_parse(cf, &opts[i], link);
+
+        } else {
+            err = ngx_http_affiliate_link_option(cf, link, slug, &opts[i],
+                                                 &where);
+        }
+
         if (err) {
             return err;
         }
+    }
+
+    err = ngx_http_affiliate_link_options_check(cf, link);
+    if (err) {
+        return err;
     }
 
     /* duplicates are found once the hash is built */
@@ -445,7 +458,7 @@ ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
 char *
 ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
 {
-    u_char      *p, *last, *q, *amp, *eq;
+    u_char      *p, *last, *q;
     size_t       n;
     ngx_uint_t   i;
 
@@ -534,6 +547,21 @@ ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
 
     dest->data = url->data;
     dest->len = (uint16_t) url->len;
+
+    ngx_http_affiliate_dest_flags(dest);
+
+    return NULL;
+}
+
+
+/* where the fragment starts, and which parameters the query sets */
+
+void
+ngx_http_affiliate_dest_flags(ngx_http_affiliate_dest_t *dest)
+{
+    u_char      *p, *q, *last, *amp, *eq;
+    ngx_uint_t   i;
+
     dest->flags = 0;
 
     last = dest->data + dest->len;
@@ -547,7 +575,7 @@ ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
 
     q = ngx_strlchr(dest->data, last, '?');
     if (q == NULL) {
-        return NULL;
+        return;
     }
 
     dest->flags |= NGX_HTTP_AFFILIATE_HAS_QUERY;
@@ -573,8 +601,6 @@ ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
             }
         }
     }
-
-    return NULL;
 }
 
 
@@ -719,4 +745,28 @@ ngx_http_affiliate_check_text(ngx_conf_t *cf, ngx_str_t *s, size_t max,
     *p = '\0';
 
     return (char *) err;
+}
+
+
+/* the link's destination for the client's country, NULL: none */
+
+ngx_http_affiliate_dest_t *
+ngx_http_affiliate_geo_dest(ngx_http_affiliate_link_t *link,
+    ngx_http_affiliate_ctx_t *ctx)
+{
+    ngx_uint_t  i;
+
+    if (link->ngeo == 0 || ctx->geo.country.len != 2) {
+        return NULL;
+    }
+
+    for (i = 0; i < link->ngeo; i++) {
+        if (link->geo[i].country[0] == ctx->geo.country.data[0]
+            && link->geo[i].country[1] == ctx->geo.country.data[1])
+        {
+            return &link->geo[i].dest;
+        }
+    }
+
+    return NULL;
 }

@@ -10,7 +10,7 @@
 
 
 /* the recent-key tables of affiliate_zone, see docs/internals.md */
-#define NGX_HTTP_AFFILIATE_NTABLES  3
+#define NGX_HTTP_AFFILIATE_NTABLES  4
 
 typedef struct {
     ngx_str_t                  name;
@@ -75,6 +75,8 @@ static ngx_http_affiliate_table_param_t
       sizeof(ngx_http_affiliate_entry_t), 16 },
     { ngx_string("orders="), offsetof(ngx_http_affiliate_zone_t, orders_size),
       sizeof(ngx_http_affiliate_entry_t), 32 },
+    { ngx_string("caps="), offsetof(ngx_http_affiliate_zone_t, caps_size),
+      sizeof(ngx_http_affiliate_cap_entry_t), 256 },
     { ngx_null_string, 0, 0, 0 }
 };
 
@@ -212,6 +214,13 @@ static ngx_command_t  ngx_http_affiliate_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_affiliate_loc_conf_t, anonymize_ip),
+      NULL },
+
+    { ngx_string("affiliate_app_schemes"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_affiliate_app_schemes,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("affiliate_speculative"),
@@ -477,7 +486,9 @@ ngx_http_affiliate_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_affiliate_node_json(cf, amcf) != NGX_CONF_OK) {
+    if (ngx_http_affiliate_node_json(cf, amcf) != NGX_CONF_OK
+        || ngx_http_affiliate_app_dests_check(cf, amcf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -862,7 +873,8 @@ ngx_http_affiliate_zone_tables(ngx_conf_t *cf,
         if (*sp > left) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "affiliate zone \"%V\": \"%V\" is too large, "
-                               "clicks=, unique= and orders= must leave "
+                               "clicks=, unique=, orders= and caps= must "
+                               "leave "
                                "%uzk of the zone for the ring",
                                &zone->name, &given[k],
                                (size_t) NGX_HTTP_AFFILIATE_MIN_SIZE / 2048);
@@ -1027,14 +1039,15 @@ ngx_http_affiliate_link(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_affiliate_srv_conf_t *ascf = conf;
 
-    ngx_str_t   *value, creator, campaign, geo;
-    ngx_uint_t   i;
+    ngx_str_t   *value, creator, campaign;
+    ngx_str_t    opts[NGX_HTTP_AFFILIATE_FIELDS_MAX];
+    ngx_uint_t   i, n;
 
     value = cf->args->elts;
 
     ngx_str_null(&creator);
     ngx_str_null(&campaign);
-    ngx_str_null(&geo);
+    n = 0;
 
     for (i = 3; i < cf->args->nelts; i++) {
 
@@ -1050,19 +1063,20 @@ ngx_http_affiliate_link(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "geo=", 4) == 0) {
-            geo = value[i];
-            continue;
+        /* options, as in the link table: checked there */
+
+        if (n == NGX_HTTP_AFFILIATE_FIELDS_MAX - 4) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "too many options in \"affiliate_link\"");
+            return NGX_CONF_ERROR;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+        opts[n++] = value[i];
     }
 
     return ngx_http_affiliate_link_add(cf, &ascf->links, &value[1],
                                        &value[2], &creator, &campaign,
-                                       geo.len ? &geo : NULL);
+                                       opts, n);
 }
 
 

@@ -31,6 +31,12 @@
 #define NGX_HTTP_AFFILIATE_DEST_MAX      1024
 #define NGX_HTTP_AFFILIATE_NODE_MAX      64
 
+/* a link that is not live and has no "expired=" (nginx names no 410) */
+#define NGX_HTTP_AFFILIATE_GONE          410
+
+/* a link table line: four fields and at most this many options */
+#define NGX_HTTP_AFFILIATE_FIELDS_MAX    16
+
 /* the destination's query already sets these parameters */
 #define NGX_HTTP_AFFILIATE_HAS_QUERY         0x01
 #define NGX_HTTP_AFFILIATE_HAS_CLICK_ID      0x02
@@ -56,6 +62,10 @@ typedef enum {
     NGX_HTTP_AFFILIATE_INVALID_COOKIES,
     NGX_HTTP_AFFILIATE_UNAUTHENTICATED,
     NGX_HTTP_AFFILIATE_INVALID_CONVERSIONS,
+    NGX_HTTP_AFFILIATE_NOT_YET,
+    NGX_HTTP_AFFILIATE_EXPIRED,
+    NGX_HTTP_AFFILIATE_CAPPED,
+    NGX_HTTP_AFFILIATE_CAP_FULL,
     NGX_HTTP_AFFILIATE_NCOUNTERS
 } ngx_http_affiliate_counter_e;
 
@@ -90,6 +100,13 @@ typedef struct {
     u_char                           creator[64];
     u_char                           campaign[128];
 } ngx_http_affiliate_click_entry_t;
+
+
+/* a capped link's click counter: open addressing, never evicted */
+typedef struct {
+    uint64_t                         key;           /* 0: free */
+    uint64_t                         count;
+} ngx_http_affiliate_cap_entry_t;
 
 
 typedef struct {
@@ -174,6 +191,7 @@ typedef struct {
     ngx_http_affiliate_table_t       clicks;
     ngx_http_affiliate_table_t       unique;
     ngx_http_affiliate_table_t       orders;
+    ngx_http_affiliate_table_t       caps;
 
     uint64_t                         nslots;
     ngx_http_affiliate_slot_t       *slots;
@@ -188,6 +206,7 @@ typedef struct {
     size_t                           clicks_size;
     size_t                           unique_size;
     size_t                           orders_size;
+    size_t                           caps_size;
 
     /* an element of cycle->open_files of its own, see internals.md */
     ngx_open_file_t                 *file;
@@ -223,6 +242,55 @@ typedef struct {
 } ngx_http_affiliate_geo_dest_t;
 
 
+/* where a link was given, to name it when it is a duplicate */
+typedef struct {
+    u_char                          *file;
+    ngx_uint_t                       line;
+} ngx_http_affiliate_origin_t;
+
+
+/* an app link, checked against affiliate_app_schemes after the block */
+typedef struct {
+    ngx_str_t                        scheme;
+    ngx_http_affiliate_origin_t      origin;
+} ngx_http_affiliate_app_dest_t;
+
+
+/* an A/B variant: its destination and the running sum of weights */
+typedef struct {
+    ngx_http_affiliate_dest_t        dest;
+    uint32_t                         upto;
+} ngx_http_affiliate_variant_t;
+
+
+#define NGX_HTTP_AFFILIATE_IOS          0
+#define NGX_HTTP_AFFILIATE_ANDROID      1
+#define NGX_HTTP_AFFILIATE_DESKTOP      2
+#define NGX_HTTP_AFFILIATE_NDEVICES     3
+
+
+/* a link's options (ngx_http_affiliate_options.c); plain links have none */
+typedef struct {
+    ngx_http_affiliate_variant_t    *variants;
+    ngx_uint_t                       nvariants;
+    uint32_t                         total;         /* sum of weights */
+
+    time_t                           from;          /* 0: none */
+    time_t                           until;         /* 0: none */
+    uint64_t                         max_clicks;    /* 0: no cap */
+    uint64_t                         cap_key;       /* the slug's hash */
+    ngx_http_affiliate_dest_t       *expired;       /* NULL: 410 */
+
+    ngx_http_affiliate_dest_t       *device[NGX_HTTP_AFFILIATE_NDEVICES];
+
+    ngx_uint_t                       status;        /* 0: the location's */
+    ngx_http_affiliate_origin_t      origin;
+    unsigned                         permanent:1;
+    unsigned                         forward_query:1;
+    unsigned                         utm_set:1;
+} ngx_http_affiliate_link_opts_t;
+
+
 /* strings point into the loaded table file or the configuration */
 typedef struct {
     ngx_http_affiliate_dest_t        dest;
@@ -230,14 +298,8 @@ typedef struct {
     ngx_str_t                        campaign;
     ngx_http_affiliate_geo_dest_t   *geo;
     ngx_uint_t                       ngeo;
+    ngx_http_affiliate_link_opts_t  *opts;
 } ngx_http_affiliate_link_t;
-
-
-/* where a link was given, to name it when it is a duplicate */
-typedef struct {
-    u_char                          *file;
-    ngx_uint_t                       line;
-} ngx_http_affiliate_origin_t;
 
 
 typedef struct {
@@ -281,6 +343,9 @@ typedef struct {
 
     ngx_str_t                        node;
     ngx_str_t                        node_json;     /* ,"node":"..." */
+
+    ngx_array_t                     *app_schemes;   /* ngx_str_t */
+    ngx_array_t                     *app_dests;     /* app_dest_t */
     time_t                           unique;
 } ngx_http_affiliate_main_conf_t;
 
@@ -354,6 +419,11 @@ typedef struct {
     ngx_str_t                        amount;
     ngx_str_t                        currency;
 
+    char                            *device;        /* ios, android, ... */
+    char                            *reason;        /* not_yet, expired, ... */
+    ngx_int_t                        variant;       /* A/B: 1-based, 0 */
+    uint64_t                         visitor;       /* A/B stickiness */
+
     ngx_http_request_t              *request;       /* the owner */
     ngx_uint_t                       done;          /* DONE(type) bits */
 
@@ -363,6 +433,7 @@ typedef struct {
     unsigned                         has_click_id:1;
     unsigned                         geo_done:1;
     unsigned                         geo_miss:1;
+    unsigned                         bot_done:1;
 } ngx_http_affiliate_ctx_t;
 
 
@@ -401,7 +472,8 @@ char *ngx_http_affiliate_links_file(ngx_conf_t *cf,
     ngx_http_affiliate_links_t **lp, ngx_str_t *path);
 char *ngx_http_affiliate_link_add(ngx_conf_t *cf,
     ngx_http_affiliate_links_t **lp, ngx_str_t *slug, ngx_str_t *dest,
-    ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *geo);
+    ngx_str_t *creator, ngx_str_t *campaign, ngx_str_t *opts,
+    ngx_uint_t nopts);
 char *ngx_http_affiliate_check_text(ngx_conf_t *cf, ngx_str_t *s,
     size_t max, const char *what);
 ngx_uint_t ngx_http_affiliate_text_valid(ngx_str_t *s, size_t max);
@@ -411,11 +483,33 @@ ngx_http_affiliate_link_t *ngx_http_affiliate_links_find(
     ngx_http_affiliate_links_t *links, ngx_str_t *slug);
 char *ngx_http_affiliate_dest_parse(ngx_str_t *url,
     ngx_http_affiliate_dest_t *dest);
+void ngx_http_affiliate_dest_flags(ngx_http_affiliate_dest_t *dest);
+ngx_http_affiliate_dest_t *ngx_http_affiliate_geo_dest(
+    ngx_http_affiliate_link_t *link, ngx_http_affiliate_ctx_t *ctx);
+
+/* ngx_http_affiliate_options.c */
+char *ngx_http_affiliate_link_option(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *slug, ngx_str_t *opt,
+    ngx_http_affiliate_origin_t *origin);
+char *ngx_http_affiliate_app_dests_check(ngx_conf_t *cf,
+    ngx_http_affiliate_main_conf_t *amcf);
+char *ngx_http_affiliate_link_options_check(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link);
+char *ngx_http_affiliate_app_schemes(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_affiliate_link_dest(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_t *link, ngx_http_affiliate_dest_t **dest);
+ngx_int_t ngx_http_affiliate_forward_query(ngx_http_request_t *r,
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *extra);
+uint64_t *ngx_http_affiliate_cap_counter(ngx_http_affiliate_sh_t *sh,
+    uint64_t key);
 
 /* ngx_http_affiliate_redirect.c */
 extern ngx_str_t  ngx_http_affiliate_no_store;
 ngx_int_t ngx_http_affiliate_redirect_status(ngx_conf_t *cf,
     ngx_str_t *value);
+ngx_uint_t ngx_http_affiliate_redirect_status_valid(ngx_int_t n);
 ngx_int_t ngx_http_affiliate_send_empty(ngx_http_request_t *r,
     ngx_uint_t status);
 ngx_int_t ngx_http_affiliate_redirect_handler(ngx_http_request_t *r);
@@ -425,6 +519,9 @@ ngx_int_t ngx_http_affiliate_set_location(ngx_http_request_t *r,
     ngx_str_t *location);
 ngx_int_t ngx_http_affiliate_location(ngx_http_request_t *r,
     ngx_http_affiliate_dest_t *dest, ngx_str_t *creator,
+    ngx_str_t *campaign, u_char *click_id, ngx_str_t *location);
+ngx_int_t ngx_http_affiliate_location_extra(ngx_http_request_t *r,
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *extra, ngx_str_t *creator,
     ngx_str_t *campaign, u_char *click_id, ngx_str_t *location);
 
 /* ngx_http_affiliate_record.c */
@@ -491,8 +588,10 @@ char *ngx_http_affiliate_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void *ngx_http_affiliate_mac_new(ngx_conf_t *cf, ngx_str_t *key);
 ngx_int_t ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
-    ngx_http_affiliate_main_conf_t *amcf, ngx_http_affiliate_cookie_t *c,
-    ngx_http_affiliate_ctx_t *ctx);
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_main_conf_t *amcf,
+    ngx_http_affiliate_cookie_t *c, ngx_http_affiliate_ctx_t *ctx);
+void ngx_http_affiliate_visitor(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx);
 ngx_int_t ngx_http_affiliate_cookie_get(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_cookie_value_t *cv);
 ngx_int_t ngx_http_affiliate_hmac(void *mac, u_char *data, size_t len,

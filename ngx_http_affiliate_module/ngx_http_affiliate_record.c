@@ -26,6 +26,8 @@
 
 
 static size_t ngx_http_affiliate_utf8_len(u_char *p, u_char *end);
+static u_char *ngx_http_affiliate_json_name(u_char *p, const char *key,
+    char *name);
 static u_char *ngx_http_affiliate_json_field(u_char *p, u_char *end,
     const char *key, size_t key_len, ngx_str_t *value, size_t max,
     ngx_uint_t *truncated);
@@ -345,6 +347,21 @@ ngx_http_affiliate_json_field(u_char *p, u_char *end, const char *key,
 }
 
 
+/* a key and a constant name of the module's own, or null */
+
+static u_char *
+ngx_http_affiliate_json_name(u_char *p, const char *key, char *name)
+{
+    p = ngx_cpymem(p, key, ngx_strlen(key));
+
+    if (name == NULL) {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    return ngx_sprintf(p, "\"%s\"", name);
+}
+
+
 #define ngx_http_affiliate_field(p, end, key, value, max, truncated)         \
     ngx_http_affiliate_json_field(p, end, key, sizeof(key) - 1, value, max,  \
                                   truncated)
@@ -468,6 +485,19 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
     } else {
         p = ngx_cpymem(p, ",\"rule\":null", sizeof(",\"rule\":null") - 1);
     }
+
+    /* link options: which variant, which device, why not live */
+
+    if (ctx->variant) {
+        p = ngx_sprintf(p, ",\"variant\":%i", ctx->variant);
+
+    } else {
+        p = ngx_cpymem(p, ",\"variant\":null",
+                       sizeof(",\"variant\":null") - 1);
+    }
+
+    p = ngx_http_affiliate_json_name(p, ",\"device\":", ctx->device);
+    p = ngx_http_affiliate_json_name(p, ",\"reason\":", ctx->reason);
 
     p = ngx_sprintf(p, ",\"bot\":%s", ctx->bot_reason ? "true" : "false");
 

@@ -9,9 +9,12 @@
 #include "ngx_http_affiliate_module.h"
 
 
+static ngx_int_t ngx_http_affiliate_redirect_opts(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_t *link);
 static ngx_int_t ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
-    ngx_http_affiliate_dest_t *dest, ngx_uint_t status);
+    ngx_http_affiliate_dest_t *dest, ngx_uint_t status, ngx_str_t *extra);
 static ngx_int_t ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx);
 
@@ -35,7 +38,7 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
     u_char                         *p, *last;
     ngx_int_t                       rc;
     ngx_str_t                       slug;
-    ngx_uint_t                      i, status;
+    ngx_uint_t                      status;
     ngx_http_affiliate_dest_t       rule_dest;
     ngx_http_affiliate_ctx_t       *ctx;
     ngx_http_affiliate_link_t      *link;
@@ -111,7 +114,7 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
         if (rc == NGX_OK) {
             ctx->link = r->uri;
             return ngx_http_affiliate_redirect_to(r, zone, ctx, &rule_dest,
-                                                  status);
+                                                  status, NULL);
         }
 
         if (rc == NGX_HTTP_BAD_REQUEST) {
@@ -137,30 +140,68 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_FOUND;
     }
 
-    dest = &link->dest;
-
-    if (link->ngeo && ctx->geo.country.len == 2) {
-        for (i = 0; i < link->ngeo; i++) {
-            if (link->geo[i].country[0] == ctx->geo.country.data[0]
-                && link->geo[i].country[1] == ctx->geo.country.data[1])
-            {
-                dest = &link->geo[i].dest;
-                break;
-            }
-        }
-    }
-
     ctx->creator = link->creator;
     ctx->campaign = link->campaign;
 
-    return ngx_http_affiliate_redirect_to(r, zone, ctx, dest, 0);
+    if (link->opts) {
+        return ngx_http_affiliate_redirect_opts(r, zone, ctx, link);
+    }
+
+    dest = ngx_http_affiliate_geo_dest(link, ctx);
+
+    return ngx_http_affiliate_redirect_to(r, zone, ctx,
+                                          dest ? dest : &link->dest, 0,
+                                          NULL);
+}
+
+
+/* a link with options: who asks decides where it goes (options.c) */
+
+static ngx_int_t
+ngx_http_affiliate_redirect_opts(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_t *link)
+{
+    ngx_str_t                        extra;
+    ngx_http_affiliate_dest_t       *dest;
+    ngx_http_affiliate_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_affiliate_module);
+
+    /* a bot or a prefetch never uses up a cap: known before the choice */
+
+    ctx->bot_reason = ngx_http_affiliate_bot(r, amcf);
+    ctx->bot_done = 1;
+
+    if (ngx_http_affiliate_link_dest(r, zone, ctx, link, &dest)
+        == NGX_DECLINED)
+    {
+        ctx->done |= NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_CLICK);
+        ctx->status = NGX_HTTP_AFFILIATE_GONE;
+
+        ngx_http_affiliate_click(r, zone, ctx, NGX_HTTP_AFFILIATE_CLICK);
+
+        return ngx_http_affiliate_send_empty(r, NGX_HTTP_AFFILIATE_GONE);
+    }
+
+    if (link->opts->forward_query) {
+        if (ngx_http_affiliate_forward_query(r, dest, &extra) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        ngx_str_null(&extra);
+    }
+
+    return ngx_http_affiliate_redirect_to(r, zone, ctx, dest,
+                                          link->opts->status, &extra);
 }
 
 
 static ngx_int_t
 ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
-    ngx_http_affiliate_dest_t *dest, ngx_uint_t status)
+    ngx_http_affiliate_dest_t *dest, ngx_uint_t status, ngx_str_t *extra)
 {
     ngx_http_affiliate_loc_conf_t  *alcf;
 
@@ -184,8 +225,9 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
     ngx_http_affiliate_ulid(ctx->click_id);
     ctx->has_click_id = 1;
 
-    if (ngx_http_affiliate_location(r, dest, &ctx->creator, &ctx->campaign,
-                                    ctx->click_id, &ctx->location)
+    if (ngx_http_affiliate_location_extra(r, dest, extra, &ctx->creator,
+                                          &ctx->campaign, ctx->click_id,
+                                          &ctx->location)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -209,6 +251,18 @@ ngx_http_affiliate_location(ngx_http_request_t *r,
     ngx_http_affiliate_dest_t *dest, ngx_str_t *creator,
     ngx_str_t *campaign, u_char *click_id, ngx_str_t *location)
 {
+    return ngx_http_affiliate_location_extra(r, dest, NULL, creator,
+                                             campaign, click_id, location);
+}
+
+
+/* the same, with extra parameters (query=forward) after the link's own */
+
+ngx_int_t
+ngx_http_affiliate_location_extra(ngx_http_request_t *r,
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *extra, ngx_str_t *creator,
+    ngx_str_t *campaign, u_char *click_id, ngx_str_t *location)
+{
     u_char     *p, sep;
     size_t      len;
     uintptr_t   ecreator, ecampaign;
@@ -222,7 +276,8 @@ ngx_http_affiliate_location(ngx_http_request_t *r,
           + sizeof("?click_id=") - 1 + NGX_HTTP_AFFILIATE_ULID_LEN
           + sizeof("&utm_source=") - 1 + creator->len + 2 * ecreator
           + sizeof("&utm_medium=affiliate") - 1
-          + sizeof("&utm_campaign=") - 1 + campaign->len + 2 * ecampaign;
+          + sizeof("&utm_campaign=") - 1 + campaign->len + 2 * ecampaign
+          + (extra ? 1 + extra->len : 0);
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -240,6 +295,15 @@ ngx_http_affiliate_location(ngx_http_request_t *r,
         sep = 0;
 
     } else {
+        sep = '&';
+    }
+
+    if (extra && extra->len) {
+        if (sep) {
+            *p++ = sep;
+        }
+
+        p = ngx_cpymem(p, extra->data, extra->len);
         sep = '&';
     }
 
@@ -322,18 +386,13 @@ ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_affiliate_redirect_status(ngx_conf_t *cf, ngx_str_t *value)
 {
-    ngx_int_t   n;
-    ngx_uint_t  k;
+    ngx_int_t  n;
 
     n = ngx_atoi(value->data + sizeof("status=") - 1,
                  value->len - (sizeof("status=") - 1));
 
-    for (k = 0; n != NGX_ERROR && ngx_http_affiliate_redirect_statuses[k];
-         k++)
-    {
-        if ((ngx_uint_t) n == ngx_http_affiliate_redirect_statuses[k]) {
-            return n;
-        }
+    if (ngx_http_affiliate_redirect_status_valid(n)) {
+        return n;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -341,6 +400,21 @@ ngx_http_affiliate_redirect_status(ngx_conf_t *cf, ngx_str_t *value)
                        "expected 301, 302, 303, 307 or 308", value);
 
     return NGX_ERROR;
+}
+
+
+ngx_uint_t
+ngx_http_affiliate_redirect_status_valid(ngx_int_t n)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; n > 0 && ngx_http_affiliate_redirect_statuses[k]; k++) {
+        if ((ngx_uint_t) n == ngx_http_affiliate_redirect_statuses[k]) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -16,7 +16,8 @@
 static char  *ngx_http_affiliate_counters[] = {
     "clicks", "misses", "dropped", "geo_misses", "unique_clicks",
     "bot_clicks", "landings", "conversions", "duplicate_orders", "rejected",
-    "invalid_cookies", "unauthenticated", "invalid_conversions"
+    "invalid_cookies", "unauthenticated", "invalid_conversions", "not_yet",
+    "expired", "capped", "cap_table_full"
 };
 
 

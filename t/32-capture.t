@@ -85,13 +85,14 @@ sub cookie_of {
 sub cookie_ok {
     my ($value, $creator, $campaign, $name) = @_;
     my @p = split /\./, $value // '', -1;
-    is(scalar @p, 5, "$name: cookie has 5 dot-separated parts") or return;
+    is(scalar @p, 6, "$name: cookie has 6 dot-separated parts") or return;
     like($p[0], qr/^$ULID$/, "$name: cookie click id");
     ok(abs($p[1] - time) < 10, "$name: cookie time is now");
     is(decode_base64url($p[2]), $creator, "$name: cookie creator");
     is(decode_base64url($p[3]), $campaign // '', "$name: cookie campaign");
-    my $data = join '.', @p[0 .. 3];
-    is($p[4], encode_base64url(hmac_sha256($data, $SECRET)),
+    like($p[4], qr/^[0-9a-f]{16}$/, "$name: cookie visitor");
+    my $data = join '.', @p[0 .. 4];
+    is($p[5], encode_base64url(hmac_sha256($data, $SECRET)),
         "$name: cookie signature");
     return $p[0];
 }

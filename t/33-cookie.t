@@ -100,15 +100,15 @@ sub sign {
 
 sub parts_ok {
     my ($v, $creator, $campaign, $name) = @_;
-    like($v // '', qr/^$ULID\.\d+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{43}$/,
-        "$name: value is id.time.creator.campaign.sig (base64url, no padding)");
+    like($v // '', qr/^$ULID\.\d+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/,
+        "$name: value is id.time.creator.campaign.visitor.sig (base64url, no padding)");
     my @p = split /\./, $v // '', -1;
-    return unless @p == 5;
+    return unless @p == 6;
     cmp_ok(abs($p[1] - time), '<', 10, "$name: time is now");
     is(decode_base64url($p[2]), $creator, "$name: creator");
     is(decode_base64url($p[3]), $campaign, "$name: campaign");
-    my $data = join '.', @p[0 .. 3];
-    is($p[4], encode_base64url(hmac_sha256($data, $SECRET)),
+    my $data = join '.', @p[0 .. 4];
+    is($p[5], encode_base64url(hmac_sha256($data, $SECRET)),
         "$name: HMAC-SHA256 with the secret (trailing newline stripped)");
     return $p[0];
 }
@@ -210,6 +210,13 @@ my $inv = invalid();
     $rec = rec_where(click_id => Aff::click_id($r->{headers}{location}));
     is($rec->{cookie}, 'set', 'first_click without cookie: set');
 }
+{
+    # a cookie in the format before the visitor field still verifies
+    my $old = sign('01HZZZZZZZZZZZZZZZZZZZZZZY', int(time) - 5, 'olga', 'older');
+    my $conv = pixel("aff=$old", 'old format');
+    ok($conv->{attributed}, 'a cookie without the visitor field: attributed');
+    is($conv->{creator}, 'olga', 'old format: its creator');
+}
 is(invalid(), $inv, 'valid cookies are not counted as invalid');
 
 # --- tampered, expired, foreign cookies -------------------------------------------
@@ -224,14 +231,17 @@ my $flip = sub {
 my $now = int time;
 my $self_id = '01HZZZZZZZZZZZZZZZZZZZZZZZ';
 my %bad = (
-    'signature, first char flipped' => join('.', @p[0 .. 3], $flip->($p[4], 0)),
-    'signature, middle char flipped' => join('.', @p[0 .. 3], $flip->($p[4], 20)),
+    'signature, first char flipped' => join('.', @p[0 .. 4], $flip->($p[5], 0)),
+    'signature, middle char flipped' => join('.', @p[0 .. 4], $flip->($p[5], 20)),
     'creator changed' => join('.', $p[0], $p[1], encode_base64url('mallory'),
-                              @p[3, 4]),
-    'campaign changed' => join('.', @p[0 .. 2], encode_base64url('x'), $p[4]),
-    'time changed' => join('.', $p[0], $p[1] + 100, @p[2 .. 4]),
-    'click id changed' => join('.', $self_id, @p[1 .. 4]),
-    'signature missing' => join('.', @p[0 .. 3]),
+                              @p[3 .. 5]),
+    'campaign changed' => join('.', @p[0 .. 2], encode_base64url('x'),
+                               @p[4, 5]),
+    'time changed' => join('.', $p[0], $p[1] + 100, @p[2 .. 5]),
+    'click id changed' => join('.', $self_id, @p[1 .. 5]),
+    'visitor changed' => join('.', @p[0 .. 3], '0000000000000001', $p[5]),
+    'visitor dropped' => join('.', @p[0 .. 3], $p[5]),
+    'signature missing' => join('.', @p[0 .. 4]),
     'signed with another secret' => sign($self_id, $now, 'anna', 'summer',
         'another-secret-0123456789abcdefghijklmnop'),
     'expired (signed by the test)' => sign($self_id, $now - $WINDOW - 60,

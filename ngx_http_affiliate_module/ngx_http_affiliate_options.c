@@ -1,0 +1,1136 @@
+
+/*
+ * Copyright (C) ngx_http_affiliate_module authors
+ *
+ * Link options: A/B variants, schedules and click caps, device and app
+ * links, per-link redirect behaviour.  Parsed once at configuration
+ * time; a link without options never reaches this file on a request.
+ * See docs/links.md.
+ */
+
+
+#include "ngx_http_affiliate_module.h"
+
+
+/* a cap lookup probes at most this many entries: bounded work */
+#define NGX_HTTP_AFFILIATE_CAP_PROBES  64
+
+/* the cap counter's key: the slug's hash (a fixed seed: it survives) */
+#define NGX_HTTP_AFFILIATE_CAP_SEED  0x9e3779b97f4a7c15ULL
+
+/* the UA bytes scanned for the device, as for bots */
+#define NGX_HTTP_AFFILIATE_DEVICE_SCAN  512
+
+
+typedef char *(*ngx_http_affiliate_option_pt)(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_http_affiliate_option_pt    handler;
+} ngx_http_affiliate_option_t;
+
+
+static ngx_http_affiliate_link_opts_t *ngx_http_affiliate_opts(
+    ngx_conf_t *cf, ngx_http_affiliate_link_t *link);
+static char *ngx_http_affiliate_opt_ab(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_from(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_until(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_max_clicks(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_expired(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_ios(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_android(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_desktop(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_status(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_permanent(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_query(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_utm(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value);
+static char *ngx_http_affiliate_opt_device(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value, ngx_uint_t device);
+static char *ngx_http_affiliate_opt_time(ngx_str_t *value, time_t *t);
+static char *ngx_http_affiliate_app_dest_parse(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *url,
+    ngx_http_affiliate_dest_t *dest);
+static char *ngx_http_affiliate_utm_strip(ngx_conf_t *cf,
+    ngx_http_affiliate_dest_t *dest);
+static ngx_uint_t ngx_http_affiliate_device(ngx_http_request_t *r);
+static ngx_int_t ngx_http_affiliate_schedule(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_opts_t *o);
+static ngx_http_affiliate_dest_t *ngx_http_affiliate_variant(
+    ngx_http_request_t *r, ngx_http_affiliate_zone_t *zone,
+    ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_link_opts_t *o);
+static ngx_uint_t ngx_http_affiliate_query_has(ngx_http_affiliate_dest_t *dest,
+    u_char *name, size_t len);
+
+
+static ngx_http_affiliate_option_t  ngx_http_affiliate_options[] = {
+    { ngx_string("ab"), ngx_http_affiliate_opt_ab },
+    { ngx_string("from"), ngx_http_affiliate_opt_from },
+    { ngx_string("until"), ngx_http_affiliate_opt_until },
+    { ngx_string("max_clicks"), ngx_http_affiliate_opt_max_clicks },
+    { ngx_string("expired"), ngx_http_affiliate_opt_expired },
+    { ngx_string("ios"), ngx_http_affiliate_opt_ios },
+    { ngx_string("android"), ngx_http_affiliate_opt_android },
+    { ngx_string("desktop"), ngx_http_affiliate_opt_desktop },
+    { ngx_string("status"), ngx_http_affiliate_opt_status },
+    { ngx_string("permanent"), ngx_http_affiliate_opt_permanent },
+    { ngx_string("query"), ngx_http_affiliate_opt_query },
+    { ngx_string("utm"), ngx_http_affiliate_opt_utm },
+    { ngx_null_string, NULL }
+};
+
+
+static char  *ngx_http_affiliate_devices[] = { "ios", "android", "desktop" };
+
+
+/*
+ * One "name=value" option of a link.  Returns NULL, NGX_CONF_ERROR, or
+ * what is wrong (the caller adds the file and line).
+ */
+
+char *
+ngx_http_affiliate_link_option(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *slug, ngx_str_t *opt, ngx_http_affiliate_origin_t *origin)
+{
+    u_char                       *eq;
+    ngx_str_t                     value;
+    ngx_http_affiliate_option_t  *o;
+
+    eq = ngx_strlchr(opt->data, opt->data + opt->len, '=');
+
+    if (eq == NULL || eq == opt->data) {
+        return "an option must be \"name=value\"";
+    }
+
+    for (o = ngx_http_affiliate_options; o->name.len; o++) {
+        if ((size_t) (eq - opt->data) == o->name.len
+            && ngx_strncmp(opt->data, o->name.data, o->name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (o->handler == NULL) {
+        return "unknown option (ab=, from=, until=, max_clicks=, expired=, "
+               "ios=, android=, desktop=, status=, permanent=, query=, "
+               "utm= or geo=)";
+    }
+
+    if (ngx_http_affiliate_opts(cf, link) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    link->opts->origin = *origin;
+
+    /* the cap counter's key: the slug as it is looked up */
+
+    link->opts->cap_key = ngx_http_affiliate_hash(NGX_HTTP_AFFILIATE_CAP_SEED,
+                                                  slug->data, slug->len);
+
+    value.data = eq + 1;
+    value.len = opt->data + opt->len - value.data;
+
+    if (value.len == 0) {
+        return "an option needs a value";
+    }
+
+    return o->handler(cf, link, &value);
+}
+
+
+/* what only the whole set of options can tell */
+
+char *
+ngx_http_affiliate_link_options_check(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link)
+{
+    char                            *err;
+    ngx_uint_t                       i;
+    ngx_http_affiliate_link_opts_t  *o;
+
+    o = link->opts;
+
+    if (o == NULL) {
+        return NULL;
+    }
+
+    if (o->from && o->until && o->until <= o->from) {
+        return "\"until=\" is not after \"from=\"";
+    }
+
+    if (o->status == NGX_HTTP_MOVED_PERMANENTLY && !o->permanent) {
+        return "\"status=301\" needs \"permanent=on\": browsers keep a 301 "
+               "and later clicks would never reach nginx";
+    }
+
+    if (o->expired && !o->from && !o->until && !o->max_clicks) {
+        return "\"expired=\" needs \"from=\", \"until=\" or \"max_clicks=\"";
+    }
+
+    if (!o->utm_set) {
+        return NULL;
+    }
+
+    /* utm=set: the destinations' own utm_* go, the module's come in */
+
+    err = ngx_http_affiliate_utm_strip(cf, &link->dest);
+
+    for (i = 0; err == NULL && i < o->nvariants; i++) {
+        err = ngx_http_affiliate_utm_strip(cf, &o->variants[i].dest);
+    }
+
+    for (i = 0; err == NULL && i < NGX_HTTP_AFFILIATE_NDEVICES; i++) {
+        if (o->device[i]) {
+            err = ngx_http_affiliate_utm_strip(cf, o->device[i]);
+        }
+    }
+
+    for (i = 0; err == NULL && i < link->ngeo; i++) {
+        err = ngx_http_affiliate_utm_strip(cf, &link->geo[i].dest);
+    }
+
+    if (err == NULL && o->expired) {
+        err = ngx_http_affiliate_utm_strip(cf, o->expired);
+    }
+
+    return err;
+}
+
+
+static ngx_http_affiliate_link_opts_t *
+ngx_http_affiliate_opts(ngx_conf_t *cf, ngx_http_affiliate_link_t *link)
+{
+    if (link->opts == NULL) {
+        link->opts = ngx_pcalloc(cf->pool,
+                                 sizeof(ngx_http_affiliate_link_opts_t));
+    }
+
+    return link->opts;
+}
+
+
+/* ab=URL*70,URL*30: weights; a comma inside a URL must be %2C */
+
+static char *
+ngx_http_affiliate_opt_ab(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    char                            *err;
+    u_char                          *p, *last, *comma, *star;
+    uint64_t                         total;
+    ngx_int_t                        w;
+    ngx_str_t                        url;
+    ngx_uint_t                       n, i;
+    ngx_http_affiliate_link_opts_t  *o;
+
+    o = link->opts;
+
+    if (o->variants) {
+        return "duplicate \"ab=\"";
+    }
+
+    last = value->data + value->len;
+
+    for (n = 1, p = value->data; p < last; p++) {
+        if (*p == ',') {
+            n++;
+        }
+    }
+
+    if (n < 2) {
+        return "\"ab=\" needs at least two variants: \"ab=URL*70,URL*30\"";
+    }
+
+    o->variants = ngx_pcalloc(cf->pool,
+                              n * sizeof(ngx_http_affiliate_variant_t));
+    if (o->variants == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    total = 0;
+
+    for (i = 0, p = value->data; i < n; i++, p = comma + 1) {
+
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        for (star = comma; star > p && star[-1] != '*'; star--) {
+            /* void */
+        }
+
+        if (star == p) {
+            return "an \"ab=\" variant needs a weight: \"URL*70\"";
+        }
+
+        w = ngx_atoi(star, comma - star);
+
+        if (w == NGX_ERROR || w > 1000000) {
+            return "an \"ab=\" weight must be a number from 0 to 1000000";
+        }
+
+        url.data = p;
+        url.len = star - 1 - p;
+
+        err = ngx_http_affiliate_dest_parse(&url, &o->variants[i].dest);
+        if (err) {
+            return "an \"ab=\" variant is not an absolute http(s) URL "
+                   "(percent-encode a comma as %2C)";
+        }
+
+        total += w;
+        o->variants[i].upto = (uint32_t) total;
+    }
+
+    if (total == 0) {
+        return "the \"ab=\" weights add up to 0";
+    }
+
+    o->nvariants = n;
+    o->total = (uint32_t) total;
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_affiliate_opt_from(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    return ngx_http_affiliate_opt_time(value, &link->opts->from);
+}
+
+
+static char *
+ngx_http_affiliate_opt_until(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    return ngx_http_affiliate_opt_time(value, &link->opts->until);
+}
+
+
+/* RFC 3339: 2026-12-01T00:00:00Z or with an offset, +01:00 */
+
+static char *
+ngx_http_affiliate_opt_time(ngx_str_t *value, time_t *t)
+{
+    u_char      *p;
+    ngx_int_t    v[6], off;
+    ngx_uint_t   i;
+
+    static ngx_uint_t  width[] = { 4, 2, 2, 2, 2, 2 };
+    static u_char      sep[] = "--T::";
+    static ngx_int_t   max[] = { 9999, 12, 31, 23, 59, 60 };
+
+    p = value->data;
+
+    if (value->len < sizeof("2026-12-01T00:00:00Z") - 1) {
+        goto invalid;
+    }
+
+    for (i = 0; i < 6; i++) {
+        v[i] = ngx_atoi(p, width[i]);
+        p += width[i];
+
+        if (v[i] == NGX_ERROR || v[i] > max[i]) {
+            goto invalid;
+        }
+
+        if (i < 5) {
+            if (*p != sep[i] && !(i == 2 && *p == 't')) {
+                goto invalid;
+            }
+
+            p++;
+        }
+    }
+
+    if (v[0] < 1970 || v[1] < 1 || v[2] < 1) {
+        goto invalid;
+    }
+
+    if (p < value->data + value->len && *p == '.') {
+        for (p++; p < value->data + value->len && *p >= '0' && *p <= '9';
+             p++)
+        {
+            /* fractions of a second are ignored */
+        }
+    }
+
+    off = 0;
+
+    if (value->data + value->len - p == 1 && (*p == 'Z' || *p == 'z')) {
+        /* UTC */
+
+    } else if (value->data + value->len - p == 6
+               && (*p == '+' || *p == '-') && p[3] == ':')
+    {
+        off = ngx_atoi(p + 1, 2) * 3600 + ngx_atoi(p + 4, 2) * 60;
+
+        if (ngx_atoi(p + 1, 2) == NGX_ERROR
+            || ngx_atoi(p + 4, 2) == NGX_ERROR)
+        {
+            goto invalid;
+        }
+
+        if (*p == '-') {
+            off = -off;
+        }
+
+    } else {
+        goto invalid;
+    }
+
+    /* days since the epoch, the proleptic Gregorian calendar */
+
+    v[1] -= 2;
+
+    if (v[1] <= 0) {
+        v[1] += 12;
+        v[0]--;
+    }
+
+    *t = (time_t) (365 * v[0] + v[0] / 4 - v[0] / 100 + v[0] / 400
+                   + 367 * v[1] / 12 + v[2] - 719499) * 86400
+         + v[3] * 3600 + v[4] * 60 + v[5] - off;
+
+    return NULL;
+
+invalid:
+
+    return "a time must be RFC 3339, such as 2026-12-01T00:00:00Z or "
+           "2026-12-01T09:00:00+01:00";
+}
+
+
+static char *
+ngx_http_affiliate_opt_max_clicks(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value)
+{
+    off_t  n;
+
+    n = ngx_atoof(value->data, value->len);
+
+    if (n <= 0) {
+        return "\"max_clicks=\" must be a positive number";
+    }
+
+    link->opts->max_clicks = (uint64_t) n;
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_affiliate_opt_expired(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    ngx_http_affiliate_dest_t  *dest;
+
+    dest = ngx_palloc(cf->pool, sizeof(ngx_http_affiliate_dest_t));
+    if (dest == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_affiliate_dest_parse(value, dest) != NULL) {
+        return "\"expired=\" is not an absolute http(s) URL";
+    }
+
+    link->opts->expired = dest;
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_affiliate_opt_ios(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    return ngx_http_affiliate_opt_device(cf, link, value,
+                                         NGX_HTTP_AFFILIATE_IOS);
+}
+
+
+static char *
+ngx_http_affiliate_opt_android(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    return ngx_http_affiliate_opt_device(cf, link, value,
+                                         NGX_HTTP_AFFILIATE_ANDROID);
+}
+
+
+static char *
+ngx_http_affiliate_opt_desktop(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    return ngx_http_affiliate_opt_device(cf, link, value,
+                                         NGX_HTTP_AFFILIATE_DESKTOP);
+}
+
+
+/* a device's destination: http(s), or an app scheme that is allowed */
+
+static char *
+ngx_http_affiliate_opt_device(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value, ngx_uint_t device)
+{
+    char                       *err;
+    ngx_http_affiliate_dest_t  *dest;
+
+    dest = ngx_palloc(cf->pool, sizeof(ngx_http_affiliate_dest_t));
+    if (dest == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    err = ngx_http_affiliate_dest_parse(value, dest);
+
+    if (err) {
+        err = ngx_http_affiliate_app_dest_parse(cf, link, value, dest);
+        if (err) {
+            return err;
+        }
+    }
+
+    link->opts->device[device] = dest;
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_affiliate_opt_status(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi(value->data, value->len);
+
+    if (!ngx_http_affiliate_redirect_status_valid(n)) {
+        return "invalid \"status=\", expected 301, 302, 303, 307 or 308";
+    }
+
+    link->opts->status = n;
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_affiliate_opt_permanent(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *value)
+{
+    if (value->len == 2 && ngx_strncmp(value->data, "on", 2) == 0) {
+        link->opts->permanent = 1;
+        return NULL;
+    }
+
+    if (value->len == 3 && ngx_strncmp(value->data, "off", 3) == 0) {
+        link->opts->permanent = 0;
+        return NULL;
+    }
+
+    return "\"permanent=\" must be \"on\" or \"off\"";
+}
+
+
+static char *
+ngx_http_affiliate_opt_query(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    if (value->len == 7 && ngx_strncmp(value->data, "forward", 7) == 0) {
+        link->opts->forward_query = 1;
+        return NULL;
+    }
+
+    if (value->len == 4 && ngx_strncmp(value->data, "drop", 4) == 0) {
+        link->opts->forward_query = 0;
+        return NULL;
+    }
+
+    return "\"query=\" must be \"forward\" or \"drop\"";
+}
+
+
+static char *
+ngx_http_affiliate_opt_utm(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
+    ngx_str_t *value)
+{
+    if (value->len == 3 && ngx_strncmp(value->data, "set", 3) == 0) {
+        link->opts->utm_set = 1;
+        return NULL;
+    }
+
+    if (value->len == 4 && ngx_strncmp(value->data, "keep", 4) == 0) {
+        link->opts->utm_set = 0;
+        return NULL;
+    }
+
+    return "\"utm=\" must be \"set\" or \"keep\"";
+}
+
+
+/*
+ * myapp://product/42: an app link.  Its scheme is checked against
+ * affiliate_app_schemes once the http block is read (wherever that
+ * directive is), see ngx_http_affiliate_app_dests_check().
+ */
+
+static char *
+ngx_http_affiliate_app_dest_parse(ngx_conf_t *cf,
+    ngx_http_affiliate_link_t *link, ngx_str_t *url,
+    ngx_http_affiliate_dest_t *dest)
+{
+    u_char                          *colon, *p;
+    ngx_uint_t                       i;
+    ngx_http_affiliate_app_dest_t   *ad;
+    ngx_http_affiliate_main_conf_t  *amcf;
+
+    if (url->len > NGX_HTTP_AFFILIATE_DEST_MAX) {
+        return "destination longer than 1024 bytes";
+    }
+
+    for (i = 0; i < url->len; i++) {
+        if (url->data[i] <= ' ' || url->data[i] >= 0x7f
+            || url->data[i] == '\\')
+        {
+            return "destination contains a control character, whitespace, "
+                   "a backslash or a non-ASCII byte (percent-encode it)";
+        }
+    }
+
+    colon = ngx_strlchr(url->data, url->data + url->len, ':');
+
+    if (colon == NULL || colon == url->data
+        || url->data + url->len - colon < 2)
+    {
+        return "destination is neither an absolute http(s) URL nor an app "
+               "link (scheme:...)";
+    }
+
+    for (p = url->data; p < colon; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (p > url->data && ((*p >= '0' && *p <= '9') || *p == '+'
+                                    || *p == '-' || *p == '.'))))
+        {
+            return "destination has an invalid scheme";
+        }
+    }
+
+    dest->data = url->data;
+    dest->len = (uint16_t) url->len;
+
+    ngx_http_affiliate_dest_flags(dest);
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_affiliate_module);
+
+    if (amcf->app_dests == NULL) {
+        amcf->app_dests = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_http_affiliate_app_dest_t));
+        if (amcf->app_dests == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ad = ngx_array_push(amcf->app_dests);
+    if (ad == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ad->scheme.data = url->data;
+    ad->scheme.len = colon - url->data;
+    ad->origin = link->opts->origin;
+
+    return NULL;
+}
+
+
+/* every app link's scheme is listed in affiliate_app_schemes */
+
+char *
+ngx_http_affiliate_app_dests_check(ngx_conf_t *cf,
+    ngx_http_affiliate_main_conf_t *amcf)
+{
+    ngx_str_t                      *s;
+    ngx_uint_t                      i, k;
+    ngx_http_affiliate_app_dest_t  *ad;
+
+    if (amcf->app_dests == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    ad = amcf->app_dests->elts;
+    s = amcf->app_schemes ? amcf->app_schemes->elts : NULL;
+
+    for (i = 0; i < amcf->app_dests->nelts; i++) {
+
+        for (k = 0; s && k < amcf->app_schemes->nelts; k++) {
+            if (s[k].len == ad[i].scheme.len
+                && ngx_strncasecmp(s[k].data, ad[i].scheme.data, s[k].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (s == NULL || k == amcf->app_schemes->nelts) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "%s:%ui: app link scheme \"%V\" is not listed "
+                          "in \"affiliate_app_schemes\"",
+                          ad[i].origin.file, ad[i].origin.line,
+                          &ad[i].scheme);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* utm=set: drops utm_source, utm_medium and utm_campaign from a query */
+
+static char *
+ngx_http_affiliate_utm_strip(ngx_conf_t *cf, ngx_http_affiliate_dest_t *dest)
+{
+    u_char  *p, *q, *start, *last, *frag, *amp, *out;
+
+    frag = dest->data + dest->frag;
+    q = ngx_strlchr(dest->data, frag, '?');
+
+    if (q == NULL) {
+        return NULL;
+    }
+
+    out = ngx_pnalloc(cf->pool, dest->len);
+    if (out == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(out, dest->data, q - dest->data);
+    start = p;
+    last = frag;
+
+    for (q++; q < last; q = amp + 1) {
+
+        amp = ngx_strlchr(q, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp - q >= 4 && ngx_strncmp(q, "utm_", 4) == 0
+            && (ngx_strncmp(q, "utm_source", 10) == 0
+                || ngx_strncmp(q, "utm_medium", 10) == 0
+                || ngx_strncmp(q, "utm_campaign", 12) == 0))
+        {
+            continue;
+        }
+
+        *p = (p == start) ? '?' : '&';
+        p = ngx_cpymem(p + 1, q, amp - q);
+    }
+
+    p = ngx_cpymem(p, frag, dest->data + dest->len - frag);
+
+    dest->data = out;
+    dest->len = (uint16_t) (p - out);
+
+    ngx_http_affiliate_dest_flags(dest);
+
+    return NULL;
+}
+
+
+char *
+ngx_http_affiliate_app_schemes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_affiliate_main_conf_t *amcf = conf;
+
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i, k;
+
+    static char  *forbidden[] = {
+        "http", "https", "javascript", "data", "vbscript", "file", "blob",
+        "about", NULL
+    };
+
+    value = cf->args->elts;
+
+    if (amcf->app_schemes == NULL) {
+        amcf->app_schemes = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (amcf->app_schemes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (k = 0; k < value[i].len; k++) {
+            if (!((value[i].data[k] >= 'a' && value[i].data[k] <= 'z')
+                  || (k > 0 && ((value[i].data[k] >= '0'
+                                 && value[i].data[k] <= '9')
+                                || value[i].data[k] == '+'
+                                || value[i].data[k] == '-'
+                                || value[i].data[k] == '.'))))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid app scheme \"%V\": lower-case "
+                                   "letters, then letters, digits, \"+\", "
+                                   "\"-\" or \".\", without \"://\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        for (k = 0; forbidden[k]; k++) {
+            if (value[i].len == ngx_strlen(forbidden[k])
+                && ngx_strncmp(value[i].data, forbidden[k], value[i].len)
+                   == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" is not an app scheme",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        s = ngx_array_push(amcf->app_schemes);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The destination of a link with options, in the documented order:
+ * schedule and cap, device, geo, A/B, the link's own.  NGX_DECLINED:
+ * the link is not live and has no "expired=" (410).
+ */
+
+ngx_int_t
+ngx_http_affiliate_link_dest(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_t *link, ngx_http_affiliate_dest_t **dest)
+{
+    ngx_uint_t                       device;
+    ngx_http_affiliate_dest_t       *d;
+    ngx_http_affiliate_link_opts_t  *o;
+
+    o = link->opts;
+
+    if ((o->from || o->until || o->max_clicks)
+        && ngx_http_affiliate_schedule(r, zone, ctx, o) != NGX_OK)
+    {
+        if (o->expired == NULL) {
+            return NGX_DECLINED;
+        }
+
+        *dest = o->expired;
+        return NGX_OK;
+    }
+
+    if (o->device[0] || o->device[1] || o->device[2]) {
+        device = ngx_http_affiliate_device(r);
+        ctx->device = ngx_http_affiliate_devices[device];
+
+        if (o->device[device]) {
+            *dest = o->device[device];
+            return NGX_OK;
+        }
+    }
+
+    d = ngx_http_affiliate_geo_dest(link, ctx);
+
+    if (d == NULL && o->nvariants) {
+        d = ngx_http_affiliate_variant(r, zone, ctx, o);
+    }
+
+    *dest = d ? d : &link->dest;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Before from=, after until=, or past max_clicks= human clicks: the
+ * reason in ctx, counted.  The cap is exact across workers: every human
+ * click takes a number with one atomic add, the first max_clicks numbers
+ * get the link.  Bots and prefetches look at the count, never take one.
+ */
+
+static ngx_int_t
+ngx_http_affiliate_schedule(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_opts_t *o)
+{
+    time_t     now;
+    uint64_t  *count, n;
+
+    now = ngx_time();
+
+    if (o->from && now < o->from) {
+        ctx->reason = "not_yet";
+        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_NOT_YET);
+        return NGX_DECLINED;
+    }
+
+    if (o->until && now >= o->until) {
+        ctx->reason = "expired";
+        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_EXPIRED);
+        return NGX_DECLINED;
+    }
+
+    if (o->max_clicks == 0) {
+        return NGX_OK;
+    }
+
+    count = ngx_http_affiliate_cap_counter(zone->sh, o->cap_key);
+
+    if (count == NULL) {
+        /* the caps= table is full: serve the link rather than refuse it */
+        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_CAP_FULL);
+        return NGX_OK;
+    }
+
+    if (ctx->bot_reason) {
+        n = __atomic_load_n(count, __ATOMIC_RELAXED);
+
+    } else {
+        n = __atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+    }
+
+    if (n < o->max_clicks) {
+        return NGX_OK;
+    }
+
+    ctx->reason = "capped";
+    ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_CAPPED);
+
+    return NGX_DECLINED;
+}
+
+
+/* the counter of a capped link, found or added; NULL when full */
+
+uint64_t *
+ngx_http_affiliate_cap_counter(ngx_http_affiliate_sh_t *sh, uint64_t key)
+{
+    uint64_t                         k, i, j;
+    ngx_http_affiliate_cap_entry_t  *e;
+
+    e = (ngx_http_affiliate_cap_entry_t *) sh->caps.entries;
+    key |= 1;
+
+    for (i = 0, j = key % sh->caps.n;
+         i < ngx_min(sh->caps.n, NGX_HTTP_AFFILIATE_CAP_PROBES);
+         i++, j = (j + 1) % sh->caps.n)
+    {
+        k = __atomic_load_n(&e[j].key, __ATOMIC_ACQUIRE);
+
+        if (k == 0) {
+            if (__atomic_compare_exchange_n(&e[j].key, &k, key, 0,
+                                            __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+            {
+                return &e[j].count;
+            }
+
+            /* another worker took it: for this key too? */
+        }
+
+        if (k == key) {
+            return &e[j].count;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * iPhone, iPad, iPod: ios; Android: android; anything else: desktop.
+ * In-app browsers (Instagram, TikTok, Facebook) keep the platform's
+ * token.  An iPad in desktop mode says "Macintosh": desktop.
+ */
+
+static ngx_uint_t
+ngx_http_affiliate_device(ngx_http_request_t *r)
+{
+    size_t   len;
+    u_char  *ua;
+
+    if (r->headers_in.user_agent == NULL) {
+        return NGX_HTTP_AFFILIATE_DESKTOP;
+    }
+
+    ua = r->headers_in.user_agent->value.data;
+    len = ngx_min(r->headers_in.user_agent->value.len,
+                  NGX_HTTP_AFFILIATE_DEVICE_SCAN);
+
+    if (memmem(ua, len, "Android", 7)) {
+        return NGX_HTTP_AFFILIATE_ANDROID;
+    }
+
+    if (memmem(ua, len, "iPhone", 6) || memmem(ua, len, "iPad", 4)
+        || memmem(ua, len, "iPod", 4))
+    {
+        return NGX_HTTP_AFFILIATE_IOS;
+    }
+
+    return NGX_HTTP_AFFILIATE_DESKTOP;
+}
+
+
+/*
+ * A/B: the visitor's key (from the cookie when there is one, else the
+ * address and User-Agent) hashed as split_clients does, then placed on
+ * the weights.  The same visitor gets the same variant.
+ */
+
+static ngx_http_affiliate_dest_t *
+ngx_http_affiliate_variant(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_opts_t *o)
+{
+    uint32_t    hash, point;
+    ngx_uint_t  i;
+
+    if (ctx->visitor == 0) {
+        ngx_http_affiliate_visitor(r, zone, ctx);
+    }
+
+    hash = ngx_murmur_hash2((u_char *) &ctx->visitor, sizeof(uint64_t));
+    point = (uint32_t) (((uint64_t) hash * o->total) >> 32);
+
+    for (i = 0; i < o->nvariants - 1; i++) {
+        if (point < o->variants[i].upto) {
+            break;
+        }
+    }
+
+    ctx->variant = i + 1;
+
+    return &o->variants[i].dest;
+}
+
+
+/*
+ * query=forward: the visitor's own query parameters that the destination
+ * does not set and that are not the module's, kept in order; bytes a
+ * header must not carry are percent-encoded.  The result goes in extra.
+ */
+
+ngx_int_t
+ngx_http_affiliate_forward_query(ngx_http_request_t *r,
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *extra)
+{
+    u_char  *p, *start, *last, *amp, *eq, *s;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    ngx_str_null(extra);
+
+    if (r->args.len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 3 * r->args.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    extra->data = p;
+    last = r->args.data + r->args.len;
+
+    for (start = r->args.data; start < last; start = amp + 1) {
+
+        amp = ngx_strlchr(start, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = ngx_strlchr(start, amp, '=');
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        if (eq == start
+            || ngx_http_affiliate_query_has(dest, start, eq - start)
+            || (eq - start == 8 && ngx_strncmp(start, "click_id", 8) == 0)
+            || (eq - start >= 4 && ngx_strncmp(start, "utm_", 4) == 0))
+        {
+            continue;
+        }
+
+        if (p != extra->data) {
+            *p++ = '&';
+        }
+
+        for (s = start; s < amp; s++) {
+            if (*s > ' ' && *s < 0x7f && *s != '#') {
+                *p++ = *s;
+                continue;
+            }
+
+            *p++ = '%';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+        }
+    }
+
+    extra->len = p - extra->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_affiliate_query_has(ngx_http_affiliate_dest_t *dest, u_char *name,
+    size_t len)
+{
+    u_char  *p, *last, *amp, *eq;
+
+    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_QUERY)) {
+        return 0;
+    }
+
+    last = dest->data + dest->frag;
+    p = ngx_strlchr(dest->data, last, '?');
+
+    for (p++; p < last; p = amp + 1) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        if ((size_t) (eq - p) == len && ngx_strncmp(p, name, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
