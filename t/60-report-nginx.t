@@ -223,7 +223,23 @@ sub grp {
     my ($g) = grep { ($_->{key}{creator} // '') eq $c } @{ $j->{groups} };
     return $g || {};
 }
-sub money { my ($c) = @_; return sprintf('%d.%02d', $c / 100, $c % 100) }
+sub money {
+    my ($c) = @_;
+    my $s = $c < 0 ? '-' : '';
+    $c = abs $c;
+    return sprintf('%s%d.%02d', $s, int($c / 100), $c % 100);
+}
+
+# num / den rounded half away from zero to 4 places, as a string; integers
+# only (no float); undef when den is 0
+sub r4 {
+    my ($num, $den) = @_;
+    return undef unless $den;
+    my $s = ($num < 0) != ($den < 0) ? '-' : '';
+    ($num, $den) = (abs $num, abs $den);
+    my $q = int((2 * $num * 10000 + $den) / (2 * $den));
+    return sprintf('%s%d.%04d', $s, int($q / 10000), $q % 10000);
+}
 
 my %cost = (
     anna  => (($want{anna}{clicks} + $want{anna}{landings}) * 50) + 2000,
@@ -241,6 +257,16 @@ for my $c (qw(anna bob carla)) {
     is($g->{revenue}, money($w->{cents} // 0), "$c: revenue");
     is($g->{cost}, money($cost{$c}), "$c: cost");
     is($g->{profit}, money(($w->{cents} // 0) - $cost{$c}), "$c: profit");
+    my $visits = ($w->{clicks} // 0) + ($w->{landings} // 0);
+    my ($cents, $orders) = ($w->{cents} // 0, $w->{orders} // 0);
+    is($g->{bot_share}, r4($w->{bots} // 0, $visits + ($w->{bots} // 0)),
+        "$c: bot share");
+    is($g->{conversion_rate}, r4($orders, $w->{unique} // 0),
+        "$c: conversion rate");
+    is($g->{epc}, r4($cents, $visits * 100), "$c: EPC");
+    is($g->{aov}, r4($cents, $orders * 100), "$c: AOV");
+    is($g->{cpa}, r4($cost{$c}, $orders * 100), "$c: CPA");
+    is($g->{roi}, r4($cents - $cost{$c}, $cost{$c}), "$c: ROI");
 }
 is($want{anna}{bots}, 5, 'anna: five kinds of bot click');
 my $g = grp('');
