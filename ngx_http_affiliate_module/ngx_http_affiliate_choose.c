@@ -1,0 +1,349 @@
+
+/*
+ * Copyright (C) ngx_http_affiliate_module authors
+ *
+ * Where a link with options goes for this request: schedule and cap,
+ * device, geo, A/B; and query=forward.  A link without options never
+ * reaches this file.  See docs/links.md.
+ */
+
+
+#include "ngx_http_affiliate_module.h"
+
+
+/* a cap lookup probes at most this many entries: bounded work */
+#define NGX_HTTP_AFFILIATE_CAP_PROBES   64
+
+/* the UA bytes scanned for the device, as for bots */
+#define NGX_HTTP_AFFILIATE_DEVICE_SCAN  512
+
+
+static ngx_int_t ngx_http_affiliate_schedule(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_opts_t *o);
+static ngx_uint_t ngx_http_affiliate_device(ngx_http_request_t *r);
+static ngx_http_affiliate_dest_t *ngx_http_affiliate_variant(
+    ngx_http_request_t *r, ngx_http_affiliate_zone_t *zone,
+    ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_link_opts_t *o);
+static ngx_uint_t ngx_http_affiliate_query_has(
+    ngx_http_affiliate_dest_t *dest, u_char *name, size_t len);
+
+
+static char  *ngx_http_affiliate_devices[] = { "ios", "android", "desktop" };
+
+
+/*
+ * The destination of a link with options, in the documented order:
+ * schedule and cap, device, geo, A/B, the link's own.  NGX_DECLINED:
+ * the link is not live and has no "expired=" (410).
+ */
+
+ngx_int_t
+ngx_http_affiliate_link_dest(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_t *link, ngx_http_affiliate_dest_t **dest)
+{
+    ngx_uint_t                       device;
+    ngx_http_affiliate_dest_t       *d;
+    ngx_http_affiliate_link_opts_t  *o;
+
+    o = link->opts;
+
+    if ((o->from || o->until || o->max_clicks)
+        && ngx_http_affiliate_schedule(r, zone, ctx, o) != NGX_OK)
+    {
+        if (o->expired == NULL) {
+            return NGX_DECLINED;
+        }
+
+        *dest = o->expired;
+        return NGX_OK;
+    }
+
+    if (o->device[0] || o->device[1] || o->device[2]) {
+        device = ngx_http_affiliate_device(r);
+        ctx->device = ngx_http_affiliate_devices[device];
+
+        if (o->device[device]) {
+            *dest = o->device[device];
+            return NGX_OK;
+        }
+    }
+
+    d = ngx_http_affiliate_geo_dest(link, ctx);
+
+    if (d == NULL && o->nvariants) {
+        d = ngx_http_affiliate_variant(r, zone, ctx, o);
+    }
+
+    *dest = d ? d : &link->dest;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Before from=, after until=, or past max_clicks= human clicks: the
+ * reason in ctx, counted.  The cap is exact across workers: every human
+ * click takes a number with one atomic add, the first max_clicks numbers
+ * get the link.  Bots and prefetches look at the count, never take one.
+ */
+
+static ngx_int_t
+ngx_http_affiliate_schedule(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_opts_t *o)
+{
+    time_t     now;
+    uint64_t  *count, n;
+
+    now = ngx_time();
+
+    if (o->from && now < o->from) {
+        ctx->reason = "not_yet";
+        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_NOT_YET);
+        return NGX_DECLINED;
+    }
+
+    if (o->until && now >= o->until) {
+        ctx->reason = "expired";
+        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_EXPIRED);
+        return NGX_DECLINED;
+    }
+
+    if (o->max_clicks == 0) {
+        return NGX_OK;
+    }
+
+    count = ngx_http_affiliate_cap_counter(zone->sh, o->cap_key);
+
+    if (count == NULL) {
+        /* the caps= table is full: serve the link rather than refuse it */
+        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_CAP_FULL);
+        return NGX_OK;
+    }
+
+    if (ctx->bot_reason) {
+        n = __atomic_load_n(count, __ATOMIC_RELAXED);
+
+    } else {
+        n = __atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+    }
+
+    if (n < o->max_clicks) {
+        return NGX_OK;
+    }
+
+    ctx->reason = "capped";
+    ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_CAPPED);
+
+    return NGX_DECLINED;
+}
+
+
+/* the counter of a capped link, found or added; NULL when full */
+
+uint64_t *
+ngx_http_affiliate_cap_counter(ngx_http_affiliate_sh_t *sh, uint64_t key)
+{
+    uint64_t                         k, i, j;
+    ngx_http_affiliate_cap_entry_t  *e;
+
+    e = (ngx_http_affiliate_cap_entry_t *) sh->caps.entries;
+    key |= 1;
+
+    for (i = 0, j = key % sh->caps.n;
+         i < ngx_min(sh->caps.n, NGX_HTTP_AFFILIATE_CAP_PROBES);
+         i++, j = (j + 1) % sh->caps.n)
+    {
+        k = __atomic_load_n(&e[j].key, __ATOMIC_ACQUIRE);
+
+        if (k == 0) {
+            if (__atomic_compare_exchange_n(&e[j].key, &k, key, 0,
+                                            __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+            {
+                return &e[j].count;
+            }
+
+            /* another worker took it: for this key too? */
+        }
+
+        if (k == key) {
+            return &e[j].count;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * iPhone, iPad, iPod: ios; Android: android; anything else: desktop.
+ * In-app browsers (Instagram, TikTok, Facebook) keep the platform's
+ * token.  An iPad in desktop mode says "Macintosh": desktop.
+ */
+
+static ngx_uint_t
+ngx_http_affiliate_device(ngx_http_request_t *r)
+{
+    size_t   len;
+    u_char  *ua;
+
+    if (r->headers_in.user_agent == NULL) {
+        return NGX_HTTP_AFFILIATE_DESKTOP;
+    }
+
+    ua = r->headers_in.user_agent->value.data;
+    len = ngx_min(r->headers_in.user_agent->value.len,
+                  NGX_HTTP_AFFILIATE_DEVICE_SCAN);
+
+    if (memmem(ua, len, "Android", 7)) {
+        return NGX_HTTP_AFFILIATE_ANDROID;
+    }
+
+    if (memmem(ua, len, "iPhone", 6) || memmem(ua, len, "iPad", 4)
+        || memmem(ua, len, "iPod", 4))
+    {
+        return NGX_HTTP_AFFILIATE_IOS;
+    }
+
+    return NGX_HTTP_AFFILIATE_DESKTOP;
+}
+
+
+/*
+ * A/B: the visitor's key (from the cookie when there is one, else the
+ * address and User-Agent) hashed as split_clients does, then placed on
+ * the weights.  The same visitor gets the same variant.
+ */
+
+static ngx_http_affiliate_dest_t *
+ngx_http_affiliate_variant(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_http_affiliate_link_opts_t *o)
+{
+    uint32_t    hash, point;
+    ngx_uint_t  i;
+
+    if (ctx->visitor == 0) {
+        ngx_http_affiliate_visitor(r, zone, ctx);
+    }
+
+    hash = ngx_murmur_hash2((u_char *) &ctx->visitor, sizeof(uint64_t));
+    point = (uint32_t) (((uint64_t) hash * o->total) >> 32);
+
+    for (i = 0; i < o->nvariants - 1; i++) {
+        if (point < o->variants[i].upto) {
+            break;
+        }
+    }
+
+    ctx->variant = i + 1;
+
+    return &o->variants[i].dest;
+}
+
+
+/*
+ * query=forward: the visitor's own query parameters that the destination
+ * does not set and that are not the module's, kept in order; bytes a
+ * header must not carry are percent-encoded.  The result goes in extra.
+ */
+
+ngx_int_t
+ngx_http_affiliate_forward_query(ngx_http_request_t *r,
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *extra)
+{
+    u_char  *p, *start, *last, *amp, *eq, *s;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    ngx_str_null(extra);
+
+    if (r->args.len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 3 * r->args.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    extra->data = p;
+    last = r->args.data + r->args.len;
+
+    for (start = r->args.data; start < last; start = amp + 1) {
+
+        amp = ngx_strlchr(start, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = ngx_strlchr(start, amp, '=');
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        if (eq == start
+            || ngx_http_affiliate_query_has(dest, start, eq - start)
+            || (eq - start == 8 && ngx_strncmp(start, "click_id", 8) == 0)
+            || (eq - start >= 4 && ngx_strncmp(start, "utm_", 4) == 0))
+        {
+            continue;
+        }
+
+        if (p != extra->data) {
+            *p++ = '&';
+        }
+
+        for (s = start; s < amp; s++) {
+            if (*s > ' ' && *s < 0x7f && *s != '#') {
+                *p++ = *s;
+                continue;
+            }
+
+            *p++ = '%';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+        }
+    }
+
+    extra->len = p - extra->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_affiliate_query_has(ngx_http_affiliate_dest_t *dest, u_char *name,
+    size_t len)
+{
+    u_char  *p, *last, *amp, *eq;
+
+    if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_QUERY)) {
+        return 0;
+    }
+
+    last = dest->data + dest->frag;
+    p = ngx_strlchr(dest->data, last, '?');
+
+    for (p++; p < last; p = amp + 1) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        if ((size_t) (eq - p) == len && ngx_strncmp(p, name, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
