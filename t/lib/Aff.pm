@@ -295,8 +295,15 @@ sub run_nginx {
     local $ENV{UBSAN_OPTIONS} = join ':', 'print_stacktrace=1',
         'halt_on_error=0', 'report_error_type=1',
         grep({ length } $ENV{UBSAN_OPTIONS} // ''), "log_path=$d/san";
-    my $out = `$cmd 2>&1`;
-    return ($? >> 8, $out);
+    # output to a file, not a pipe: a process that outlives the command
+    # (the sanitizers' llvm-symbolizer, inherited by the daemon) would
+    # hold a pipe open and `` would wait for it
+    my $of = "$d/nginx.out";
+    system("$cmd >'$of' 2>&1");
+    my $rc = $? >> 8;
+    my $out = $self->read_file($of) // '';
+    unlink $of;
+    return ($rc, $out);
 }
 
 # $t->allow_log(...): this prefix; Aff->allow_log(...): every prefix of
