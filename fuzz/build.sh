@@ -20,7 +20,9 @@ JOBS=${JOBS:-$(nproc)}
 CC=${FUZZ_CC:-clang-14}
 command -v "$CC" >/dev/null || CC=clang
 
-SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+# UBSan reports are fatal (halt_on_error in fuzz_common.h) but stay
+# recoverable, so that fuzz/ubsan.supp can name nginx's own patterns
+SAN="-fsanitize=address,undefined"
 CFLAGS="-g -O1 -fno-omit-frame-pointer $SAN -DNGX_DEBUG_PALLOC=1"
 WITHOUT="charset gzip ssi userid access auth_basic mirror autoindex geo map
          split_clients referer rewrite proxy fastcgi uwsgi scgi grpc memcached
@@ -92,6 +94,7 @@ build_one() {
     harness="$REPO/fuzz/fuzz_$name.c"
     if [ -f "$bin" ] && [ "$bin" -nt "$harness" ] \
        && [ "$bin" -nt "$REPO/fuzz/fuzz_common.h" ] \
+       && [ "$bin" -nt "$REPO/fuzz/build.sh" ] \
        && [ "$bin" -nt "$OUT/libngx.a" ]
     then
         return 0
@@ -100,6 +103,7 @@ build_one() {
     # shellcheck disable=SC2086
     $CC $CFLAGS -fsanitize=fuzzer -Wall -Wextra -Werror \
         -Wno-unused-parameter -Wno-unused-function \
+        -DFZ_UBSAN_SUPP="\"$REPO/fuzz/ubsan.supp\"" \
         $incs -I "$REPO/fuzz" -o "$bin.tmp" "$harness" \
         "$OUT/libngx.a" $libs -lcrypt -lpthread \
         && mv -f "$bin.tmp" "$bin"

@@ -202,7 +202,7 @@ fz_module_index(void)
 }
 
 
-/* the fuzz input cut at a separator byte into at most n fields */
+/* the fuzz input cut at a separator byte into n fields (missing: empty) */
 
 static ngx_uint_t
 fz_split(const uint8_t *data, size_t size, u_char sep, ngx_str_t *f,
@@ -217,7 +217,8 @@ fz_split(const uint8_t *data, size_t size, u_char sep, ngx_str_t *f,
     last = p + size;
 
     for (i = 0; i < n; i++) {
-        ngx_str_null(&f[i]);
+        f[i].data = empty;
+        f[i].len = 0;
     }
 
     for (i = 0; i < n; i++) {
@@ -882,6 +883,15 @@ fz_check_dest(ngx_str_t *url, ngx_http_affiliate_dest_t *d)
     q = memchr(d->data, '?', d->frag);
     fz_assert(!!(d->flags & NGX_HTTP_AFFILIATE_HAS_QUERY) == (q != NULL),
               "dest HAS_QUERY: %s", fz_show(d->data, d->len));
+}
+
+
+/* UBSan: every report is fatal but those fuzz/ubsan.supp names */
+
+const char *
+__ubsan_default_options(void)
+{
+    return "halt_on_error=1:print_stacktrace=1:suppressions=" FZ_UBSAN_SUPP;
 }
 
 
