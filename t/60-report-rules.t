@@ -335,8 +335,29 @@ is($j->{integrity}{nodes}[0]{duplicates}, 0, '... no duplicates');
 write_file('copy.log', $a1);
 $j = report("$dir/a/affiliate.log.1.gz", "$dir/copy.log");
 is(row($j, '', creator => 'anna')->{clicks}, 2, 'copy: counted once');
-is($j->{integrity}{nodes}[0]{duplicates}, 6, 'copy: 6 duplicates');
+my @rows = @{ $j->{integrity}{nodes} };
+is(scalar @rows, 2, 'copy: a log of its own for node a');
+is($rows[0]{records} + $rows[1]{records}, 6, 'copy: 6 records');
+is($rows[0]{duplicates} + $rows[1]{duplicates}, 6, 'copy: 6 duplicates');
 ok($j->{integrity}{complete}, 'copy: still complete');
+
+# one node, two zones: two logs, each numbered from 1, at the same times
+mkdir "$dir/z";
+for my $zone (qw(one two)) {
+    write_file("z/$zone.log", join '', map {
+        rec(ts => "2026-11-01T10:00:0$_.000Z", type => 'click', seq => $_,
+            node => 'z', id => "ID-$zone-$_", creator => $zone,
+            click_id => "C-$zone-$_")
+    } 1 .. 3);
+}
+$j = report("$dir/z");
+@rows = @{ $j->{integrity}{nodes} };
+is_deeply([map { $_->{name} } @rows],
+    ["z ($dir/z/one.log)", "z ($dir/z/two.log)"], 'two zones: two rows');
+is_deeply([map { "$_->{records}/$_->{duplicates}" } @rows], ['3/0', '3/0'],
+    'two zones: every record, no duplicate');
+is(row($j, '', creator => 'two')->{clicks}, 3, 'two zones: counted');
+ok($j->{integrity}{complete}, 'two zones: complete');
 
 # a cut gzip (rotation in progress)
 write_file('cut.gz', substr(do { my $z; gzip(\$b => \$z); $z }, 0, 60));

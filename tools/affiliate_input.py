@@ -119,20 +119,26 @@ def expand(args):
 
 class Seg:
     __slots__ = ('node', 'lo', 'hi', 'ts_lo', 'ts_hi', 'src', 'line',
-                 'no_id')
+                 'no_id', 'first_id')
 
-    def __init__(self, node, seq, ts, src, line):
+    def __init__(self, node, seq, ts, src, line, first_id):
         self.node = node
         self.lo = self.hi = seq
         self.ts_lo = self.ts_hi = ts
         self.src = src
         self.line = line
         self.no_id = 0
+        self.first_id = first_id
 
 
 class NodeStat:
-    def __init__(self, name, derived):
-        self.name = name
+    """One sequence of seq numbers: a node's zone, that is a node and the
+    log file (without rotation suffix) its zone writes.  A node with two
+    zones writes two logs, each numbered from 1."""
+
+    def __init__(self, node, log, derived):
+        self.node = node
+        self.log = log
         self.derived = derived    # node taken from the file name
         self.duplicates = 0
         self.closed = []          # segments
@@ -153,11 +159,24 @@ class Integrity:
         self.malformed_count = 0
         self.max_listed = 1000
 
-    def node(self, name, derived):
-        n = self.nodes.get(name)
+    def node(self, node, log, derived):
+        n = self.nodes.get((node, log))
         if n is None:
-            n = self.nodes[name] = NodeStat(name, derived)
+            n = self.nodes[(node, log)] = NodeStat(node, log, derived)
         return n
+
+    def copy_elsewhere(self, ns, seq, ts, rid):
+        """A segment of the same node in another log that starts with this
+        very record (same seq, ts and id): the file is a copy."""
+        if rid is None:
+            return None
+        for other in self.nodes.values():
+            if other is ns or other.node != ns.node:
+                continue
+            for s in other.closed:
+                if s.lo == seq and s.ts_lo == ts and s.first_id == rid:
+                    return s
+        return None
 
     def bad(self, src, lineno, reason):
         src.malformed += 1

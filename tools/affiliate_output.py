@@ -212,13 +212,18 @@ def integrity(rep, sources, args):
     for s in sources:
         if s.malformed:
             owner = (next(iter(s.nodes)) if len(s.nodes) == 1
-                     else s.node_hint)
+                     else s.node_hint, s.node_hint)
             mal_by_node[owner] = mal_by_node.get(owner, 0) + s.malformed
         if s.error:
             problems.append('%s: %s' % (s.display, s.error))
     lo, hi = args.lo, args.hi
-    for name in sorted(integ.nodes):
-        ns = integ.nodes[name]
+    logs = {}
+    for node, log in integ.nodes:
+        logs.setdefault(node, []).append(log)
+    for key in sorted(integ.nodes):
+        ns = integ.nodes[key]
+        name = (ns.node if len(logs[ns.node]) == 1 or ns.node == ns.log
+                else '%s (%s)' % (ns.node, ns.log))
         runs = integ.runs(ns)
         missing = 0
         gaps = []
@@ -237,17 +242,19 @@ def integrity(rep, sources, args):
                                 % (name, r['where'], r['first'],
                                    r['first'] - 1))
         nodes.append({
-            'node': name, 'node_from_file': ns.derived,
+            'node': ns.node, 'log': ns.log, 'name': name,
+            'node_from_file': ns.derived,
             'records': ns.records, 'duplicates': ns.duplicates,
             'missing': missing, 'gaps': gaps,
             'restarts': sum(1 for r in runs[1:] if r['first'] == 1),
             'runs': [{'first_seq': r['first'], 'last_seq': r['last'],
                       'first_ts': r['ts_first'], 'last_ts': r['ts_last']}
                      for r in runs],
-            'malformed': mal_by_node.pop(name, 0),
+            'malformed': mal_by_node.pop(key, 0),
             'records_without_id': ns.no_id})
-    for name, n in mal_by_node.items():
-        nodes.append({'node': name, 'node_from_file': True, 'records': 0,
+    for (node, log), n in mal_by_node.items():
+        nodes.append({'node': node, 'log': log, 'name': node,
+                      'node_from_file': True, 'records': 0,
                       'duplicates': 0, 'missing': 0, 'gaps': [],
                       'restarts': 0, 'runs': [], 'malformed': n,
                       'records_without_id': 0})
@@ -260,7 +267,7 @@ def integrity(rep, sources, args):
     if no_id:
         notes.append('%d record(s) without "id" (older module): duplicates '
                      'found by node, seq and ts' % no_id)
-    derived = [n['node'] for n in nodes if n['node_from_file']
+    derived = [n['name'] for n in nodes if n['node_from_file']
                and n['records']]
     if derived:
         notes.append('records without "node" (older module): node named '
@@ -435,7 +442,8 @@ def render_text(res, args):
     nfiles = len(integ['files'])
     out.append('affiliate-report: %s .. %s (UTC), %d input(s), %d node(s), '
                'by %s%s' % (p['from'] or 'start', p['to'] or 'end', nfiles,
-                            len([n for n in integ['nodes'] if n['records']]),
+                            len(set(n['node'] for n in integ['nodes']
+                                    if n['records'])),
                             ','.join(args.by),
                             ', money in %s' % res['currency']
                             if res['currency'] else ''))
@@ -479,12 +487,12 @@ def render_text(res, args):
     out.append('Integrity: %s' % integ['verdict'])
     hdr = ('node', 'records', 'dups', 'missing', 'restarts', 'malformed',
            'no id')
-    w = max([4] + [len(n['node']) for n in integ['nodes']])
+    w = max([4] + [len(n['name']) for n in integ['nodes']])
     w = min(w, 40)
     out.append('  %-*s %9s %6s %8s %8s %9s %8s' % ((w,) + hdr))
     for n in integ['nodes']:
         out.append('  %-*s %9d %6d %8d %8d %9d %8d'
-                   % (w, cell(n['node'], w), n['records'], n['duplicates'],
+                   % (w, cell(n['name'], w), n['records'], n['duplicates'],
                       n['missing'], n['restarts'], n['malformed'],
                       n['records_without_id']))
     for pr in integ['problems']:
@@ -732,7 +740,7 @@ def render_html(res, args):
     o.append('</tr></thead><tbody>')
     for n in integ['nodes']:
         o.append('<tr><td class="k">%s</td>%s</tr>' % (
-            esc(n['node']), ''.join('<td>%d</td>' % n[k] for k in (
+            esc(n['name']), ''.join('<td>%d</td>' % n[k] for k in (
                 'records', 'duplicates', 'missing', 'restarts', 'malformed',
                 'records_without_id'))))
     o.append('</tbody></table><ul>')
