@@ -17,8 +17,17 @@ sh "$top/scripts/deps.sh" bench
 awk 'BEGIN { for (i = 0; i < 10000; i++)
     printf "l%05d\thttps://brand%d.example/p/%d\tc%02d\tk%d\n",
            i, i % 50, i, i % 100, i % 7 }' > "$dir/links.tsv"
+# and 10,000 links with options: A/B, a cap that is never reached, devices
+awk 'BEGIN { for (i = 0; i < 10000; i++)
+    printf "o%05d\thttps://brand%d.example/p/%d\tc%02d\tk%d\t" \
+           "ab=https://a.example/%d*70,https://b.example/%d*30\t" \
+           "max_clicks=1000000000\tios=https://apps.apple.com/app/id%d\t" \
+           "android=https://play.google.com/store/apps/details?id=x%d\n",
+           i, i % 50, i, i % 100, i % 7, i, i, i, i }' >> "$dir/links.tsv"
 awk 'BEGIN { for (i = 0; i < 10000; i++) printf "l%05d\n", i }' \
     > "$dir/slugs.txt"
+awk 'BEGIN { for (i = 0; i < 10000; i++) printf "o%05d\n", i }' \
+    > "$dir/slugs-options.txt"
 awk 'BEGIN { srand(7); for (i = 0; i < 1000; i++)
     printf "%d.%d.%d.%d\n", 1 + int(rand() * 222), int(rand() * 256),
            int(rand() * 256), 1 + int(rand() * 254) }' > "$dir/ips.txt"
@@ -37,7 +46,7 @@ http {
     client_body_temp_path $dir/tmp;
     set_real_ip_from 127.0.0.1;
     real_ip_header X-Forwarded-For;
-    affiliate_zone aff:16m;
+    affiliate_zone aff:16m caps=1m;
     affiliate_log $dir/affiliate.log zone=aff flush=1s;
     affiliate_links $dir/links.tsv;
     $1
@@ -55,7 +64,7 @@ measure() {     # $1: location prefix; prints "rps cpu_us_per_request"
     local w t0 t1 out
     w=$(pgrep -P "$(cat "$dir/nginx.pid")")
     t0=$(awk '{print $14 + $15}' /proc/"$w"/stat)
-    out=$(BENCH_PREFIX=$1 wrk -t1 -c64 -d"${secs}s" -s "$top/bench/wrk.lua" \
+    out=$(BENCH_PREFIX=$1 BENCH_SLUGS=${BENCH_SLUGS:-slugs.txt} wrk -t1 -c64 -d"${secs}s" -s "$top/bench/wrk.lua" \
           "http://127.0.0.1:$port/")
     t1=$(awk '{print $14 + $15}' /proc/"$w"/stat)
     echo "$out" | awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
@@ -82,6 +91,7 @@ scenario() {    # $1: name, $2: prefix; bare and module alternate, twice
 
 conf "" ""
 scenario core /go/
+BENCH_SLUGS=slugs-options.txt scenario options /go/
 conf "affiliate_geoip $dir/city.mmdb;" ""
 scenario geo-city /go/
 head -c 48 /dev/urandom | base64 > "$dir/secret.key"

@@ -1,9 +1,11 @@
 -- Rotates slugs and client addresses (X-Forwarded-For, honoured by realip).
--- BENCH_DIR holds slugs.txt and ips.txt; BENCH_PREFIX is the location.
+-- BENCH_DIR holds slugs.txt (or BENCH_SLUGS) and ips.txt; BENCH_PREFIX is
+-- the location.
 local dir = os.getenv("BENCH_DIR")
 local prefix = os.getenv("BENCH_PREFIX") or "/go/"
 local slugs, ips = {}, {}
-for l in io.lines(dir .. "/slugs.txt") do slugs[#slugs + 1] = l end
+local slugfile = os.getenv("BENCH_SLUGS") or "slugs.txt"
+for l in io.lines(dir .. "/" .. slugfile) do slugs[#slugs + 1] = l end
 for l in io.lines(dir .. "/ips.txt") do ips[#ips + 1] = l end
 local i = 0
 request = function()
