@@ -38,8 +38,8 @@ my $spid = fork // die;
 if (!$spid) {
     open STDOUT, '>', '/dev/null';
     open STDERR, '>', '/dev/null';
-    exec $STRACE, '-p', $w, '-e', 'trace=write,epoll_wait', '-s', '8',
-        '-o', $out;
+    { exec $STRACE, '-p', $w, '-e', 'trace=write,epoll_wait', '-s', '8',
+        '-o', $out }
     POSIX::_exit(127);
 }
 sleep 1;    # strace attached
