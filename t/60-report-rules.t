@@ -75,7 +75,9 @@ my $a1 = a_rec('01T10:00:00.000', click('CA1', 'anna', 'summer',
        . a_rec('01T10:04:00.000', click('CA5', 'anna', 'summer',
                                           type => 'landing', link => '/p'))
        . a_rec('01T10:05:00.000', click('CB1', 'bob', 'winter',
-                                          country => 'FR'));
+                                          country => 'FR'))
+       . a_rec('01T10:06:00.000', click('CA7', 'anna', 'summer',
+                                          reason => 'capped', status => 410));
 gzip(\$a1 => "$dir/a/affiliate.log.1.gz") or die $GzipError;
 
 my $a2 = a_rec('01T12:00:00.000', conv('O1', '100.00', 'EUR', 'postback',
@@ -83,7 +85,7 @@ my $a2 = a_rec('01T12:00:00.000', conv('O1', '100.00', 'EUR', 'postback',
                  campaign => 'summer'))
        . a_rec('01T12:01:00.000', conv('O2', '20.00', 'EUR', 'pixel', 'CA2',
                  attributed => $T, creator => 'anna', campaign => 'summer'));
-$seq++;                                             # seq 9 is lost
+$seq++;                                             # seq 10 is lost
 my $batch = a_rec('01T12:03:00.000', conv('O3', '50.00', 'EUR', 'postback',
                     'CB2'))
           . a_rec('01T12:04:00.000', conv('O4', '30.00', 'EUR', 'postback',
@@ -212,7 +214,8 @@ my $j = report('--costs', "$dir/costs.tsv", @files);
 
 check('anna', row($j, 'EUR', creator => 'anna'),
     clicks => 3, landings => 1, visits => 4, unique_visits => 3,
-    bot_clicks => 2, bot_share => '0.3333', conversions => 3,
+    bot_clicks => 2, bot_share => '0.3333', inactive_clicks => 1,
+    conversions => 3,
     pixel_conversions => 0, revenue => '136.50', cost => '24.65',
     profit => '111.85', roi => '4.5375', conversion_rate => '1.0000',
     epc => '34.1250', aov => '45.5000', cpa => '8.2167',
@@ -255,7 +258,7 @@ my $in = $j->{integrity};
 ok(!$in->{complete}, 'integrity: not complete');
 my ($na) = grep { $_->{node} eq 'a' } @{ $in->{nodes} };
 my ($nb) = grep { $_->{node} =~ m{/b/affiliate\.log$} } @{ $in->{nodes} };
-check('node a', $na, records => 16, duplicates => 3, missing => 1,
+check('node a', $na, records => 17, duplicates => 3, missing => 1,
     restarts => 1, malformed => 1, records_without_id => 0,
     node_from_file => $F);
 check('node b', $nb, records => 7, duplicates => 0, missing => 0,
@@ -263,8 +266,8 @@ check('node b', $nb, records => 7, duplicates => 0, missing => 0,
 is($in->{malformed_count}, 1, 'one malformed line');
 is("$in->{malformed}[0]{file}:$in->{malformed}[0]{line}",
     "$dir/a/affiliate.log:6", 'malformed line: file and line number');
-ok((grep { /1 record\(s\) missing after seq 8/ } @{ $in->{problems} }),
-    'problem: the lost seq 9') or diag explain $in->{problems};
+ok((grep { /1 record\(s\) missing after seq 9/ } @{ $in->{problems} }),
+    'problem: the lost seq 10') or diag explain $in->{problems};
 is(scalar @{ $in->{problems} }, 2, 'two problems: the gap, the bad line');
 ok((grep { /without "id"/ } @{ $in->{notes} }), 'note: records without id');
 ok((grep { /without "node"/ } @{ $in->{notes} }),
@@ -326,9 +329,9 @@ check('stdin', row($j, 'EUR', creator => 'carl'), clicks => 1,
     landings => 1);
 is($j->{integrity}{nodes}[0]{node}, '(stdin)', 'stdin: node (stdin)');
 $j = report("$dir/a/affiliate.lo*");
-is($j->{integrity}{nodes}[0]{records}, 16, 'glob: both files of node a');
+is($j->{integrity}{nodes}[0]{records}, 17, 'glob: both files of node a');
 $j = report("$dir/a/affiliate.log.1.gz", "$dir/a/affiliate.log.1.gz");
-is($j->{integrity}{nodes}[0]{records}, 6, 'the same file twice: read once');
+is($j->{integrity}{nodes}[0]{records}, 7, 'the same file twice: read once');
 is($j->{integrity}{nodes}[0]{duplicates}, 0, '... no duplicates');
 
 # the same records (with node) in a copy: all duplicates
@@ -337,8 +340,8 @@ $j = report("$dir/a/affiliate.log.1.gz", "$dir/copy.log");
 is(row($j, '', creator => 'anna')->{clicks}, 2, 'copy: counted once');
 my @rows = @{ $j->{integrity}{nodes} };
 is(scalar @rows, 2, 'copy: a log of its own for node a');
-is($rows[0]{records} + $rows[1]{records}, 6, 'copy: 6 records');
-is($rows[0]{duplicates} + $rows[1]{duplicates}, 6, 'copy: 6 duplicates');
+is($rows[0]{records} + $rows[1]{records}, 7, 'copy: 7 records');
+is($rows[0]{duplicates} + $rows[1]{duplicates}, 7, 'copy: 7 duplicates');
 ok($j->{integrity}{complete}, 'copy: still complete');
 
 # one node, two zones: two logs, each numbered from 1, at the same times
@@ -443,7 +446,7 @@ is($code, 0, '--strict: exit 0 when complete');
 my @csv = split /\n/, $out;
 like($csv[0], qr/^creator,currency,clicks,landings,visits,unique_visits,/,
     'csv: header');
-ok((grep { /^anna,EUR,3,1,4,3,2,0\.3333,3,0,1\.0000,136\.50,/ } @csv),
+ok((grep { /^anna,EUR,3,1,4,3,2,0\.3333,1,3,0,1\.0000,136\.50,/ } @csv),
     'csv: anna row') or diag $out;
 ok((grep { /^\(total\),USD,/ } @csv), 'csv: a total row per currency');
 

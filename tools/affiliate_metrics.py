@@ -22,7 +22,8 @@ HUNDRED = Decimal(100)
 
 # --- records -----------------------------------------------------------------
 #
-# visit:        a `click` or `landing` record with "bot": false (a person).
+# visit:        a `click` or `landing` record with "bot": false (a person)
+#               and "reason": null (a live link).
 #               clicks and landings are reported in their own columns; the
 #               ratios below are per visit (click or landing), because both
 #               are traffic a creator sent and both can set the cookie that
@@ -30,6 +31,9 @@ HUNDRED = Decimal(100)
 #               counts both).
 # bot click:    a `click` or `landing` with "bot": true (link previews,
 #               crawlers, HEAD, prefetch, no User-Agent).  Never a visit.
+# inactive:     a `click` by a person on a link that was not live ("reason":
+#               not_yet, expired, capped): counted apart, never a visit, so
+#               never charged (a capped link's extra clicks are not paid).
 # unique visit: a visit with "unique": true.
 # miss:         counted in the integrity section only.
 # conversion:   a report of an order; orders are deduplicated (below).

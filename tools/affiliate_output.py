@@ -17,12 +17,13 @@ class RateError(Exception):
 
 
 class Group:
-    __slots__ = ('key', 'clicks', 'landings', 'unique', 'bots', 'first',
-                 'last', 'money')
+    __slots__ = ('key', 'clicks', 'landings', 'unique', 'bots', 'inactive',
+                 'first', 'last', 'money')
 
     def __init__(self, key):
         self.key = key
         self.clicks = self.landings = self.unique = self.bots = 0
+        self.inactive = 0
         self.first = self.last = None
         self.money = {}        # cur -> [orders, revenue, cost, pixel]
 
@@ -48,7 +49,7 @@ def bucket_costs(rep, costs):
         return out
     campaigns = {}
     for (c, cp, _, _, _), b in rep.buckets.items():
-        if c is not None and (b[0] or b[1] or b[3] or b[6]):
+        if c is not None and (b[0] or b[1] or b[3] or b[6] or b[7]):
             campaigns.setdefault(c, set()).add(cp)
     for key, b in rep.buckets.items():
         c, cp = key[0], key[1]
@@ -93,6 +94,7 @@ def rollup(rep, bcost, by, conv):
             g.landings += b[1]
             g.unique += b[2]
             g.bots += b[3]
+            g.inactive += b[7]
             g.seen(b[4], b[5])
             for cur, m in (b[6] or {}).items():
                 t, f = conv(cur)
@@ -118,6 +120,7 @@ def rows_of(g, default_curs):
             'currency': cur, 'clicks': g.clicks, 'landings': g.landings,
             'visits': d['visits'], 'unique_visits': g.unique,
             'bot_clicks': g.bots, 'bot_share': d['bot_share'],
+            'inactive_clicks': g.inactive,
             'conversions': orders, 'pixel_conversions': pixel,
             'conversion_rate': d['conversion_rate'], 'revenue': revenue,
             'aov': d['aov'], 'epc': d['epc'], 'cost': cost,
@@ -159,6 +162,7 @@ def build(rep, sources, costs, rates, args):
         total.landings += g.landings
         total.unique += g.unique
         total.bots += g.bots
+        total.inactive += g.inactive
         total.seen(g.first, g.last)
         for cur, m in g.money.items():
             x = total.cur(cur)
@@ -311,7 +315,8 @@ def ratio_str(v):
 
 
 ROW_FIELDS = ('currency', 'clicks', 'landings', 'visits', 'unique_visits',
-              'bot_clicks', 'bot_share', 'conversions', 'pixel_conversions',
+              'bot_clicks', 'bot_share', 'inactive_clicks', 'conversions',
+              'pixel_conversions',
               'conversion_rate', 'revenue', 'aov', 'epc', 'cost', 'profit',
               'roi', 'cpa', 'first_seen', 'last_seen')
 RATIOS = ('bot_share', 'conversion_rate', 'roi')
@@ -644,7 +649,8 @@ document.body.dataset.ready = '1';
 # label, field, kind: '' count, '%' ratio, '$' money, 'k' time
 HTML_COLUMNS = (
     ('clicks', 'clicks', ''), ('unique', 'unique_visits', ''),
-    ('bot share', 'bot_share', '%'), ('landings', 'landings', ''),
+    ('bot share', 'bot_share', '%'), ('not live', 'inactive_clicks', ''),
+    ('landings', 'landings', ''),
     ('conversions', 'conversions', ''),
     ('conv. rate', 'conversion_rate', '%'), ('revenue', 'revenue', '$'),
     ('AOV', 'aov', '$'), ('EPC', 'epc', '$'), ('cost', 'cost', '$'),
