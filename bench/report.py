@@ -37,6 +37,7 @@ UAS = ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) '
 BOT_UA = 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)'
 
 REC = ('{"ts":"%s","type":"%s","click_id":%s,"link":%s,"rule":null,'
+       '"variant":null,"device":null,"reason":null,'
        '"creator":%s,"campaign":%s,"dest":%s,"status":%s,"ip":"%s",'
        '"ua":"%s","referer":"https://l.instagram.com/","host":"shop.example",'
        '"country":"%s","region":null,"city":null,"asn":3320,"bot":%s,'
