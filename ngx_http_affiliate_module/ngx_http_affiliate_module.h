@@ -121,7 +121,7 @@ typedef struct {
 /*
  * Every field below that more than one process touches is accessed with
  * the __atomic builtins only (64-bit even on 32-bit builds); see
- * "Memory ordering" in docs/internals.md.
+ * "Shared memory: one vocabulary" in docs/internals.md.
  */
 
 /* one counter a cache line pair, as stub_status keeps them apart */
