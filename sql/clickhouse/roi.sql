@@ -18,10 +18,13 @@ SELECT
     if(isNull(creator), '', concat('=', assumeNotNull(creator))) AS ck,
     if(isNull(campaign), '', concat('=', assumeNotNull(campaign))) AS pk,
     substring(ts, 1, 10) AS day,
-    uniqExactIf(id, type = 'click' AND bot = 0) AS clicks,
-    uniqExactIf(id, type = 'landing' AND bot = 0) AS landings,
-    uniqExactIf(id, bot = 0 AND ifNull(`unique`, 0) = 1) AS unique_visits,
+    uniqExactIf(id, type = 'click' AND bot = 0 AND isNull(reason)) AS clicks,
+    uniqExactIf(id, type = 'landing' AND bot = 0 AND isNull(reason))
+        AS landings,
+    uniqExactIf(id, bot = 0 AND isNull(reason) AND ifNull(`unique`, 0) = 1)
+        AS unique_visits,
     uniqExactIf(id, bot = 1) AS bot_clicks,
+    uniqExactIf(id, bot = 0 AND isNotNull(reason)) AS inactive_clicks,
     min(ts) AS first_seen,
     max(ts) AS last_seen
 FROM affiliate.records
@@ -121,16 +124,16 @@ SELECT
     ck, pk, day,
     sum(clicks) AS clicks, sum(landings) AS landings,
     sum(unique_visits) AS unique_visits, sum(bot_clicks) AS bot_clicks,
-    sum(orders) AS orders,
+    sum(inactive_clicks) AS inactive_clicks, sum(orders) AS orders,
     min(first_seen) AS first_seen, max(last_seen) AS last_seen
 FROM
 (
     SELECT ck, pk, day, clicks, landings, unique_visits, bot_clicks,
-           toUInt64(0) AS orders, first_seen, last_seen
+           inactive_clicks, toUInt64(0) AS orders, first_seen, last_seen
     FROM affiliate.roi_traffic
     UNION ALL
     SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
-           orders, first_seen, last_seen
+           toUInt64(0), orders, first_seen, last_seen
     FROM affiliate.roi_order_buckets
 )
 GROUP BY ck, pk, day;
@@ -302,7 +305,7 @@ CREATE VIEW IF NOT EXISTS affiliate.roi_by_creator AS
 SELECT
     if(ck = '', NULL, substring(ck, 2)) AS creator,
     if(currency = '', NULL, currency) AS currency,
-    clicks, landings, visits, unique_visits, bot_clicks,
+    clicks, landings, visits, unique_visits, bot_clicks, inactive_clicks,
     if(((visits + bot_clicks)) = 0, NULL, toDecimal128(if(bot_clicks < 0, -1, 1), 0) * (toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0) - toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0)) * 2 - 1) * ((visits + bot_clicks)) > (toDecimal128(bot_clicks, 0)) * 20000, 0) + toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0)) * 2 + 1) * ((visits + bot_clicks)) <= (toDecimal128(bot_clicks, 0)) * 20000, 0)) * toDecimal128('0.0001', 4)) AS bot_share,
     conversions, pixel_conversions,
     if((unique_visits) = 0, NULL, toDecimal128(if(conversions < 0, -1, 1), 0) * (toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0) - toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0)) * 2 - 1) * (unique_visits) > (toDecimal128(conversions, 0)) * 20000, 0) + toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0)) * 2 + 1) * (unique_visits) <= (toDecimal128(conversions, 0)) * 20000, 0)) * toDecimal128('0.0001', 4)) AS conversion_rate,
@@ -321,7 +324,7 @@ FROM
                                 FROM affiliate.roi_default_currency))
             AS currency,
         clicks, landings, clicks + landings AS visits, unique_visits,
-        bot_clicks, conversions, pixel_conversions,
+        bot_clicks, inactive_clicks, conversions, pixel_conversions,
         revenue, cost, revenue - cost AS profit, first_seen, last_seen
     FROM
     (
@@ -329,16 +332,17 @@ FROM
                sum(clicks) AS clicks, sum(landings) AS landings,
                sum(unique_visits) AS unique_visits,
                sum(bot_clicks) AS bot_clicks,
+               sum(inactive_clicks) AS inactive_clicks,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM
         (
             SELECT ck, pk, day, clicks, landings, unique_visits, bot_clicks,
-                   CAST(first_seen AS Nullable(String)) AS first_seen,
+                   inactive_clicks, CAST(first_seen AS Nullable(String)) AS first_seen,
                    CAST(last_seen AS Nullable(String)) AS last_seen
             FROM affiliate.roi_buckets
             UNION ALL
             SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0),
-                   toUInt64(0), CAST(NULL AS Nullable(String)),
+                   toUInt64(0), toUInt64(0), CAST(NULL AS Nullable(String)),
                    CAST(NULL AS Nullable(String))
             FROM affiliate.roi_money
         )
@@ -359,7 +363,7 @@ CREATE VIEW IF NOT EXISTS affiliate.roi_by_campaign AS
 SELECT
     if(pk = '', NULL, substring(pk, 2)) AS campaign,
     if(currency = '', NULL, currency) AS currency,
-    clicks, landings, visits, unique_visits, bot_clicks,
+    clicks, landings, visits, unique_visits, bot_clicks, inactive_clicks,
     if(((visits + bot_clicks)) = 0, NULL, toDecimal128(if(bot_clicks < 0, -1, 1), 0) * (toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0) - toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0)) * 2 - 1) * ((visits + bot_clicks)) > (toDecimal128(bot_clicks, 0)) * 20000, 0) + toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0)) * 2 + 1) * ((visits + bot_clicks)) <= (toDecimal128(bot_clicks, 0)) * 20000, 0)) * toDecimal128('0.0001', 4)) AS bot_share,
     conversions, pixel_conversions,
     if((unique_visits) = 0, NULL, toDecimal128(if(conversions < 0, -1, 1), 0) * (toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0) - toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0)) * 2 - 1) * (unique_visits) > (toDecimal128(conversions, 0)) * 20000, 0) + toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0)) * 2 + 1) * (unique_visits) <= (toDecimal128(conversions, 0)) * 20000, 0)) * toDecimal128('0.0001', 4)) AS conversion_rate,
@@ -378,7 +382,7 @@ FROM
                                 FROM affiliate.roi_default_currency))
             AS currency,
         clicks, landings, clicks + landings AS visits, unique_visits,
-        bot_clicks, conversions, pixel_conversions,
+        bot_clicks, inactive_clicks, conversions, pixel_conversions,
         revenue, cost, revenue - cost AS profit, first_seen, last_seen
     FROM
     (
@@ -386,16 +390,17 @@ FROM
                sum(clicks) AS clicks, sum(landings) AS landings,
                sum(unique_visits) AS unique_visits,
                sum(bot_clicks) AS bot_clicks,
+               sum(inactive_clicks) AS inactive_clicks,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM
         (
             SELECT ck, pk, day, clicks, landings, unique_visits, bot_clicks,
-                   CAST(first_seen AS Nullable(String)) AS first_seen,
+                   inactive_clicks, CAST(first_seen AS Nullable(String)) AS first_seen,
                    CAST(last_seen AS Nullable(String)) AS last_seen
             FROM affiliate.roi_buckets
             UNION ALL
             SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0),
-                   toUInt64(0), CAST(NULL AS Nullable(String)),
+                   toUInt64(0), toUInt64(0), CAST(NULL AS Nullable(String)),
                    CAST(NULL AS Nullable(String))
             FROM affiliate.roi_money
         )
@@ -416,7 +421,7 @@ CREATE VIEW IF NOT EXISTS affiliate.roi_by_creator_campaign AS
 SELECT
     if(ck = '', NULL, substring(ck, 2)) AS creator, if(pk = '', NULL, substring(pk, 2)) AS campaign,
     if(currency = '', NULL, currency) AS currency,
-    clicks, landings, visits, unique_visits, bot_clicks,
+    clicks, landings, visits, unique_visits, bot_clicks, inactive_clicks,
     if(((visits + bot_clicks)) = 0, NULL, toDecimal128(if(bot_clicks < 0, -1, 1), 0) * (toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0) - toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0)) * 2 - 1) * ((visits + bot_clicks)) > (toDecimal128(bot_clicks, 0)) * 20000, 0) + toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0)) * 2 + 1) * ((visits + bot_clicks)) <= (toDecimal128(bot_clicks, 0)) * 20000, 0)) * toDecimal128('0.0001', 4)) AS bot_share,
     conversions, pixel_conversions,
     if((unique_visits) = 0, NULL, toDecimal128(if(conversions < 0, -1, 1), 0) * (toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0) - toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0)) * 2 - 1) * (unique_visits) > (toDecimal128(conversions, 0)) * 20000, 0) + toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0)) * 2 + 1) * (unique_visits) <= (toDecimal128(conversions, 0)) * 20000, 0)) * toDecimal128('0.0001', 4)) AS conversion_rate,
@@ -435,7 +440,7 @@ FROM
                                 FROM affiliate.roi_default_currency))
             AS currency,
         clicks, landings, clicks + landings AS visits, unique_visits,
-        bot_clicks, conversions, pixel_conversions,
+        bot_clicks, inactive_clicks, conversions, pixel_conversions,
         revenue, cost, revenue - cost AS profit, first_seen, last_seen
     FROM
     (
@@ -443,16 +448,17 @@ FROM
                sum(clicks) AS clicks, sum(landings) AS landings,
                sum(unique_visits) AS unique_visits,
                sum(bot_clicks) AS bot_clicks,
+               sum(inactive_clicks) AS inactive_clicks,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM
         (
             SELECT ck, pk, day, clicks, landings, unique_visits, bot_clicks,
-                   CAST(first_seen AS Nullable(String)) AS first_seen,
+                   inactive_clicks, CAST(first_seen AS Nullable(String)) AS first_seen,
                    CAST(last_seen AS Nullable(String)) AS last_seen
             FROM affiliate.roi_buckets
             UNION ALL
             SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0),
-                   toUInt64(0), CAST(NULL AS Nullable(String)),
+                   toUInt64(0), toUInt64(0), CAST(NULL AS Nullable(String)),
                    CAST(NULL AS Nullable(String))
             FROM affiliate.roi_money
         )
@@ -473,7 +479,7 @@ CREATE VIEW IF NOT EXISTS affiliate.roi_by_day AS
 SELECT
     if(day = '', NULL, day) AS day,
     if(currency = '', NULL, currency) AS currency,
-    clicks, landings, visits, unique_visits, bot_clicks,
+    clicks, landings, visits, unique_visits, bot_clicks, inactive_clicks,
     if(((visits + bot_clicks)) = 0, NULL, toDecimal128(if(bot_clicks < 0, -1, 1), 0) * (toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0) - toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0)) * 2 - 1) * ((visits + bot_clicks)) > (toDecimal128(bot_clicks, 0)) * 20000, 0) + toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(bot_clicks, 0)) / toFloat64((visits + bot_clicks)) * 10000 + 0.5)), 0)) * 2 + 1) * ((visits + bot_clicks)) <= (toDecimal128(bot_clicks, 0)) * 20000, 0)) * toDecimal128('0.0001', 4)) AS bot_share,
     conversions, pixel_conversions,
     if((unique_visits) = 0, NULL, toDecimal128(if(conversions < 0, -1, 1), 0) * (toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0) - toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0)) * 2 - 1) * (unique_visits) > (toDecimal128(conversions, 0)) * 20000, 0) + toDecimal128(((toDecimal128(toInt64(floor(toFloat64(toDecimal128(conversions, 0)) / toFloat64(unique_visits) * 10000 + 0.5)), 0)) * 2 + 1) * (unique_visits) <= (toDecimal128(conversions, 0)) * 20000, 0)) * toDecimal128('0.0001', 4)) AS conversion_rate,
@@ -492,7 +498,7 @@ FROM
                                 FROM affiliate.roi_default_currency))
             AS currency,
         clicks, landings, clicks + landings AS visits, unique_visits,
-        bot_clicks, conversions, pixel_conversions,
+        bot_clicks, inactive_clicks, conversions, pixel_conversions,
         revenue, cost, revenue - cost AS profit, first_seen, last_seen
     FROM
     (
@@ -500,16 +506,17 @@ FROM
                sum(clicks) AS clicks, sum(landings) AS landings,
                sum(unique_visits) AS unique_visits,
                sum(bot_clicks) AS bot_clicks,
+               sum(inactive_clicks) AS inactive_clicks,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM
         (
             SELECT ck, pk, day, clicks, landings, unique_visits, bot_clicks,
-                   CAST(first_seen AS Nullable(String)) AS first_seen,
+                   inactive_clicks, CAST(first_seen AS Nullable(String)) AS first_seen,
                    CAST(last_seen AS Nullable(String)) AS last_seen
             FROM affiliate.roi_buckets
             UNION ALL
             SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0),
-                   toUInt64(0), CAST(NULL AS Nullable(String)),
+                   toUInt64(0), toUInt64(0), CAST(NULL AS Nullable(String)),
                    CAST(NULL AS Nullable(String))
             FROM affiliate.roi_money
         )

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS affiliate.records_local
     bot         UInt8,
     bot_reason  Nullable(String),
     `unique`    Nullable(UInt8),
+    reason      Nullable(String),
     cookie      Nullable(String),
     source      Nullable(String),
     order_id    Nullable(String),
