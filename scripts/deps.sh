@@ -10,6 +10,7 @@ bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
 # build-asan.sh: clang, apt-get source (dpkg-dev); test-valgrind: valgrind
 asan)  pkgs="$pkgs clang dpkg-dev mmdb-bin libmaxmind-db-writer-perl gdb" ;;
 valgrind) pkgs="$pkgs valgrind mmdb-bin libmaxmind-db-writer-perl" ;;
+ship|test-ship) pkgs="$pkgs clickhouse-server clickhouse-client postgresql" ;;
 esac
 
 missing=""
@@ -28,3 +29,10 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
     --no-install-recommends $missing >/dev/null
 # Debian starts the packaged nginx on port 80; we only want its binary.
 $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+# the shipping tests start their own ClickHouse and PostgreSQL servers
+for s in clickhouse-server postgresql; do
+    case "$missing" in *"$s"*)
+        $sudo systemctl disable --now "$s" >/dev/null 2>&1 || true
+        $sudo service "$s" stop >/dev/null 2>&1 || true ;;
+    esac
+done
