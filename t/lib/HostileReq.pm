@@ -936,6 +936,62 @@ sub json_text {
     return ($out, 0);
 }
 
+# the records of an NDJSON file, decoded by $procs processes at once:
+# (\@records, \@problems).  A line must be UTF-8 as RFC 3629 defines it
+# (noncharacters such as U+FDEA are valid UTF-8 and valid JSON; Perl's
+# strict Encode 'UTF-8' refuses them) holding one JSON object
+sub read_records {
+    my ($file, $procs) = @_;
+    $procs ||= 2;
+    open my $fh, '<:raw', $file or return ([], ["$file: $!"]);
+    my @lines = <$fh>;
+    close $fh;
+    my @prob;
+    push @prob, "$file: the last line has no newline"
+        if @lines && $lines[-1] !~ /\n\z/;
+    my $per = int(@lines / $procs) + 1;
+    my @kids;
+    for my $k (0 .. $procs - 1) {
+        my $from = $k * $per;
+        my $to = $from + $per - 1;
+        $to = $#lines if $to > $#lines;
+        my $out = "$file.decoded.$$.$k";
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my $json = JSON::PP->new->utf8;
+            my (@r, @p);
+            for my $n ($from .. $to) {
+                my $l = $lines[$n];
+                $l =~ s/\n\z//;
+                if ($l !~ /\A(?:[\x00-\x7f]|$UTF8_SEQ)*\z/) {
+                    push @p, 'line ' . ($n + 1) . ' is not UTF-8: '
+                           . escape($l);
+                    $l = Encode::encode('UTF-8', Encode::decode('UTF-8', $l));
+                }
+                my $rec = eval { $json->decode($l) };
+                if (ref $rec eq 'HASH') {
+                    push @r, $rec;
+                } else {
+                    push @p, 'line ' . ($n + 1) . ' is not a JSON object: '
+                           . escape($l);
+                }
+            }
+            nstore([\@r, \@p], $out);
+            POSIX::_exit(0);
+        }
+        push @kids, [$pid, $out];
+    }
+    my @recs;
+    for my $k (@kids) {
+        waitpid $k->[0], 0;
+        my $got = -e $k->[1] ? retrieve($k->[1]) : [[], ["decoder $k->[0] failed"]];
+        unlink $k->[1];
+        push @recs, @{ $got->[0] };
+        push @prob, @{ $got->[1] };
+    }
+    return (\@recs, \@prob);
+}
+
 # --- checking an answer ---------------------------------------------------
 
 my $JSON = JSON::PP->new->utf8;
