@@ -67,7 +67,19 @@ my @CASES = (
     [xpr   => 'prerender', 'go',  'cross'],
     [xpfoff => 'prefetch', 'off', 'cross'],
     [xlp   => 'link',      'go',  'cross'],
+    # "conservative": the rule fires on pointerdown, the navigation on
+    # pointerup, while the prefetch may still be on its way
+    [dc    => 'prefetch',  'go',  'same', 'conservative'],
+    [dcr   => 'prerender', 'go',  'same', 'conservative'],
+    [dcoff => 'prefetch',  'off', 'same', 'conservative'],
+    # a quick click: the prefetch may not even leave
+    [dq    => 'prefetch',  'go',  'same', 'conservative', 'quick'],
 );
+# AFF_CHROMIUM_CASES=pf,lp: only these (when looking into one)
+if (my $only = $ENV{AFF_CHROMIUM_CASES}) {
+    my %only = map { $_ => 1 } split /,/, $only;
+    @CASES = grep { $only{ $_->[0] } } @CASES;
+}
 
 my $LOG = join ',', map { qq{"$_->[0]":"$_->[1]"} }
     [t => '$msec'], [uri => '$request_uri'], [status => '$status'],
@@ -88,13 +100,19 @@ my %files = (
         . "<p>the shop's page</p>\n",
 );
 for my $c (@CASES) {
-    my ($name, $kind, $loc, $from) = @$c;
+    my ($name, $kind, $loc, $from, $eager) = @$c;
     my $href = $from eq 'same' ? "/$loc/$name"
                                : "http://127.0.0.1:%%PORT%%/$loc/$name";
+    # a list rule is "immediate"; a document rule picks the page's links
+    my $rule = $eager
+        ? { source => 'document', where => { href_matches => "/$loc/*" },
+            eagerness => $eager }
+        : { source => 'list', urls => [$href] };
+    $rule = JSON::PP->new->canonical->encode({ $kind => [$rule] });
     my $head = $kind eq 'link'
         ? qq{<link rel="prefetch" href="$href">}
         : qq{<script type="speculationrules">}
-          . qq{{"$kind":[{"source":"list","urls":["$href"]}]}</script>};
+          . qq{$rule</script>};
     $files{"html/c-$name.html"} = "<!doctype html><html><head>"
         . "<title>$name</title>$head</head><body>"
         . qq{<a id="go" href="$href" }
@@ -172,126 +190,87 @@ sub show {
 }
 
 my %summary;
+my $p_events;
 
 for my $c (@CASES) {
-    my ($name, $kind, $loc, $from) = @$c;
+    my ($name, $kind, $loc, $from, $eager, $quick) = @$c;
+    my $ahead = ($eager // 'immediate') eq 'immediate';
     my $origin = $from eq 'same' ? $BASE : $OTHER;
     my $declined = $loc eq 'go' && $kind ne 'link';
+    my $people = $loc eq 'go';
     my $path = qr{^/$loc/$name$};
     my $shop = qr{^/shop/item\.html\?click_id=[^&]*&utm_source=anna&
                   .*=c-$name\b}x;
+    my $pev = $kind eq 'prefetch' ? 'Preload.prefetchStatusUpdated'
+                                  : 'Preload.prerenderStatusUpdated';
     my $t0 = time;
-    my %tm;
+    my (%tm, $verdict, $used);
+
+    # Chromium's verdict on the speculation: the first event with one of
+    # these statuses
+    my $status = sub {
+        my ($re) = @_;
+        my ($e) = grep { $_->{params}{status} =~ $re } $p_events->($pev);
+        return $e ? $e->{params} : undef;
+    };
 
     my $br = Chromium->new(timeout => $TIMEOUT);
     $tm{start} = time - $t0;
     my $p = $br->page;
+    $p_events = sub { $p->events(@_) };
     $p->call('Preload.enable');
     $p->call('Network.enable');
     $p->navigate("$origin/c-$name.html");
     $tm{page} = time - $t0;
 
     # 1. what Chromium does ahead of time
-    ok($br->wait_for(sub { hits($path) >= 1 }, $TIMEOUT),
-        "$name: the speculative request reaches nginx")
-        or diag explain [$p->events('Preload.preloadEnabledStateUpdated')];
-    $tm{speculative} = time - $t0;
-
-    my ($verdict, @want_status);
-    if ($kind eq 'link') {
-        # no Preload events for <link rel=prefetch>: its end is the
-        # redirect followed to the shop
-        ok($br->wait_for(sub { hits($shop) >= 1 }, $TIMEOUT),
-            "$name: the prefetch followed the redirect to the shop");
-        $verdict = 'n/a';
-    } else {
-        my $ev = $kind eq 'prefetch' ? 'Preload.prefetchStatusUpdated'
-                                     : 'Preload.prerenderStatusUpdated';
-        my $done;
+    if (!$ahead) {
+        # the link is a candidate once Chromium matched it to the rule:
+        # a press before that starts nothing
         ok($br->wait_for(sub {
-            ($done) = grep { $_->{params}{status} =~ /^(?:Ready|Failure)$/ }
-                $p->events($ev);
-            $done;
-        }, $TIMEOUT), "$name: Chromium finished the $kind");
-        my $pa = $done ? $done->{params} : {};
-        $verdict = ($pa->{status} // '?') . ' '
-            . ($pa->{prefetchStatus} // $pa->{prerenderStatus} // '');
-        is($pa->{status}, $declined ? 'Failure' : 'Ready',
-            "$name: Chromium's $kind: " . ($declined ? 'failed' : 'ready'))
-            or diag $verdict;
-        if ($kind eq 'prefetch') {
-            is($pa->{prefetchStatus},
-                $declined ? 'PrefetchFailedNon2XX'
-                          : 'PrefetchSuccessfulButNotUsed',
-                "$name: prefetchStatus");
-        }
-    }
-    $tm{verdict} = time - $t0;
-
-    my @spec = hits($path);
-    my @spec_recs = recs(sub { ($_[0]{link} // '') eq $name });
-    ok($t->wait_for(sub {
-        @spec_recs = recs(sub { ($_[0]{link} // '') eq $name });
-        @spec_recs >= @spec;
-    }, $TIMEOUT), "$name: a record for each speculative request");
-    my $purpose = $kind eq 'prerender' ? 'prefetch;prerender' : 'prefetch';
-    # a click from the other site is cross-site (127.0.0.1 and localhost
-    # are different sites); Speculation Rules requests say "none"
-    my $click_site = $from eq 'same' ? 'same-origin' : 'cross-site';
-    my ($mode, $dest, $site) = $kind eq 'link'
-        ? ('no-cors', 'empty', $click_site)
-        : ('navigate', 'document', 'none');
-    for my $i (0 .. $#spec) {
-        my ($h, $r) = ($spec[$i], $spec_recs[$i] // {});
-        my $w = "$name: speculative request " . ($i + 1);
-        is($h->{purpose}, $purpose, "$w: Sec-Purpose $purpose");
-        is($h->{mode}, $mode, "$w: Sec-Fetch-Mode $mode");
-        is($h->{dest}, $dest, "$w: Sec-Fetch-Dest $dest");
-        is($h->{site}, $site, "$w: Sec-Fetch-Site $site");
-        is($h->{user}, '', "$w: no Sec-Fetch-User (no user gesture)");
-        is($h->{cookie}, '', "$w: no cookie to send yet");
-        is($h->{status}, $declined ? 503 : 302, "$w: status");
-        is($h->{set_cookie}, '', "$w: no cookie for a bot");
-        ok($r->{bot}, "$w: a bot record");
-        is($r->{bot_reason}, 'prefetch', "$w: bot_reason prefetch");
-        is($r->{status}, $h->{status}, "$w: record status as sent");
-        if ($declined) {
-            is($r->{click_id}, undef, "$w: declined: no click id");
-            is($h->{location}, '', "$w: declined: no Location");
+            grep { $_->{key}{url} =~ m{/$loc/$name$} }
+            map { @{ $_->{params}{preloadingAttemptSources} } }
+                $p->events('Preload.preloadingAttemptSourcesUpdated');
+        }, $TIMEOUT), "$name: Chromium matched the link to the rule");
+        is(scalar(() = hits($path)), 0,
+            "$name: $eager: nothing fetched before the press");
+    } else {
+        ok($br->wait_for(sub { hits($path) >= 1 }, $TIMEOUT),
+            "$name: the speculative request reaches nginx")
+            or diag explain [$p->events('Preload.preloadEnabledStateUpdated')];
+        $tm{speculative} = time - $t0;
+        if ($kind eq 'link') {
+            # no Preload events for <link rel=prefetch>: its end is the
+            # redirect followed to the shop
+            ok($br->wait_for(sub { hits($shop) >= 1 }, $TIMEOUT),
+                "$name: the prefetch followed the redirect to the shop");
         } else {
-            is(Aff::click_id($h->{location}), $r->{click_id},
-                "$w: Location with the bot record's click_id");
+            ok($br->wait_for(sub { $verdict = $status->(qr/^(?:Ready|Failure)$/) },
+                $TIMEOUT), "$name: Chromium finished the $kind");
+        }
+        $tm{verdict} = time - $t0;
+        my @ahead = grep { $_->{purpose} ne '' } hits($shop);
+        is(scalar @ahead, $declined ? 0 : 1,
+            "$name: the shop's page fetched ahead of time: "
+            . ($declined ? 'no' : 'once'));
+        if ($kind eq 'prerender') {
+            my $n = $declined ? 0 : 1;
+            ok($br->wait_for(sub { $p->prerendered == $n }, $TIMEOUT),
+                "$name: prerendered pages waiting: $n");
         }
     }
-    # what Chromium got (nginx's $sent_http_cache_control is empty: the
-    # module adds Cache-Control as a plain header)
-    my $url_re = qr{^\Q$BASE\E/$loc/$name$};
-    my @got;
-    ok($br->wait_for(sub {
-        @got = responses($p, $url_re);
-        @got >= @spec;
-    }, $TIMEOUT), "$name: Chromium got each answer");
-    is(scalar @got, scalar @spec, "$name: ... and no other");
-    for my $g (@got) {
-        is($g->{status}, $declined ? 503 : 302, "$name: Chromium got "
-            . ($declined ? 503 : 302));
-        is($g->{headers}{'cache-control'}, 'private, no-store',
-            "$name: Chromium got no-store");
-    }
-    my @ahead = grep { $_->{purpose} ne '' } hits($shop);
-    is(scalar @ahead, $declined ? 0 : 1,
-        "$name: the shop's page fetched ahead of time: "
-        . ($declined ? 'no' : 'once'));
-    $summary{$name}{ahead} = [map { show($_) } @ahead];
-    if ($kind eq 'prerender' && !$declined) {
-        is(scalar $p->prerendered, 1, "$name: a prerendered page waits");
-    }
 
-    # 2. the follower clicks
+    # 2. the follower clicks; with a conservative rule, slowly: the
+    # button is released once the speculative request reached nginx (or
+    # quickly: the prefetch, if any, races the navigation)
     my $first = $p->current->{target};
-    my $n_path = () = hits($path);
-    my $n_shop = () = hits($shop);
-    $p->click('#go');
+    $p->press('#go');
+    if (!$ahead && !$quick) {
+        ok($br->wait_for(sub { hits($path) >= 1 }, $TIMEOUT),
+            "$name: the press sent the speculative request");
+        $tm{speculative} = time - $t0;
+    }
+    $p->release;
     my $url;
     ok($br->wait_for(sub { ($url = $p->url // '') =~ m{/shop/item\.html\?} },
         $TIMEOUT), "$name: the follower is on the shop's page")
@@ -299,6 +278,31 @@ for my $c (@CASES) {
     $tm{landed} = time - $t0;
     my $landed_id = Aff::click_id($url);
     like($landed_id, qr/^$Aff::ULID$/, "$name: with a click_id");
+
+    if ($quick) {
+        # whatever Chromium made of the race, for the report
+        $br->wait_for(sub { $verdict = $status->(qr/^(?:Ready|Failure)$/) },
+            5);
+    } elsif ($kind ne 'link') {
+        ok($br->wait_for(sub { $verdict = $status->(qr/^(?:Ready|Failure)$/) },
+            $TIMEOUT), "$name: Chromium's $kind finished") unless $verdict;
+        $verdict //= {};
+        is($verdict->{status}, $declined ? 'Failure' : 'Ready',
+            "$name: Chromium's $kind: " . ($declined ? 'failed' : 'ready'))
+            or diag explain $verdict;
+        if ($kind eq 'prefetch') {
+            is($verdict->{prefetchStatus},
+                $declined ? 'PrefetchFailedNon2XX'
+                          : 'PrefetchSuccessfulButNotUsed',
+                "$name: prefetchStatus");
+        }
+        if (!$declined && $kind eq 'prefetch') {
+            ok($br->wait_for(sub { $used = $status->(qr/^Success$/) },
+                $TIMEOUT), "$name: Chromium used the $kind for the click");
+            is($used && $used->{prefetchStatus}, 'PrefetchResponseUsed',
+                "$name: prefetchStatus PrefetchResponseUsed");
+        }
+    }
 
     # 3. the thank-you page and its pixel; its request is also the
     # barrier after which a click that reached nginx would be logged
@@ -315,18 +319,76 @@ for my $c (@CASES) {
     is($px->{status}, 200, "$name: pixel 200");
     is("$px->{mode}/$px->{dest}/$px->{site}", 'no-cors/image/same-origin',
         "$name: the pixel is a same-origin image");
-    my @after = hits($path);
-    splice @after, 0, $n_path;
-    my @shop_after = hits($shop);
-    splice @shop_after, 0, $n_shop;
-    my @human = recs(sub { ($_[0]{link} // '') eq $name && !$_[0]{bot} });
     my $cookies = $br->call('Storage.getCookies')->{cookies};
     my ($cookie) = grep { $_->{name} eq 'aff' } @$cookies;
 
-    if ($declined || $kind eq 'link') {
-        is(scalar @after, 1, "$name: the click reached nginx");
-        my $h = $after[0] // {};
-        is($h->{purpose}, '', "$name: click: no Sec-Purpose");
+    # what reached nginx: speculative requests (with Sec-Purpose) and the
+    # click; a record for each
+    my @all = hits($path);
+    my @spec = grep { $_->{purpose} ne '' } @all;
+    my @clicks = grep { $_->{purpose} eq '' } @all;
+    my @recs;
+    ok($t->wait_for(sub {
+        @recs = recs(sub { ($_[0]{link} // '') eq $name });
+        @recs >= @all;
+    }, $TIMEOUT), "$name: a record for each request");
+    my @bots = grep { $_->{bot} } @recs;
+    my @human = grep { !$_->{bot} } @recs;
+    if ($quick) {
+        ok(@spec <= 1, "$name: at most one speculative request");
+    } else {
+        ok(@spec >= 1, "$name: a speculative request");
+    }
+    is(scalar @bots, scalar @spec, "$name: a bot record for each");
+
+    my $purpose = $kind eq 'prerender' ? 'prefetch;prerender' : 'prefetch';
+    # a click from the other site is cross-site (127.0.0.1 and localhost
+    # are different sites); Speculation Rules requests say "none"
+    my $click_site = $from eq 'same' ? 'same-origin' : 'cross-site';
+    my ($mode, $dest, $site) = $kind eq 'link'
+        ? ('no-cors', 'empty', $click_site)
+        : ('navigate', 'document', 'none');
+    my $spec_status = $declined ? 503 : 302;
+    for my $i (0 .. $#spec) {
+        my ($h, $r) = ($spec[$i], $bots[$i] // {});
+        my $w = "$name: speculative request " . ($i + 1);
+        is($h->{purpose}, $purpose, "$w: Sec-Purpose $purpose");
+        is($h->{mode}, $mode, "$w: Sec-Fetch-Mode $mode");
+        is($h->{dest}, $dest, "$w: Sec-Fetch-Dest $dest");
+        is($h->{site}, $site, "$w: Sec-Fetch-Site $site");
+        is($h->{user}, '', "$w: no Sec-Fetch-User");
+        is($h->{cookie}, '', "$w: no cookie to send yet");
+        is($h->{status}, $spec_status, "$w: status $spec_status");
+        is($h->{set_cookie}, '', "$w: no cookie for a bot");
+        is($r->{bot_reason}, 'prefetch', "$w: bot_reason prefetch");
+        is($r->{status}, $h->{status}, "$w: record status as sent");
+        if ($declined) {
+            is($r->{click_id}, undef, "$w: declined: no click id");
+            is($h->{location}, '', "$w: declined: no Location");
+        } else {
+            is(Aff::click_id($h->{location}), $r->{click_id},
+                "$w: Location with the bot record's click_id");
+        }
+    }
+
+    # what Chromium got (nginx's $sent_http_cache_control is empty: the
+    # module adds Cache-Control as a plain header)
+    my @got = responses($p, qr{^\Q$BASE\E/$loc/$name$});
+    ok((grep { $_->{status} == $spec_status } @got),
+        "$name: Chromium got the $spec_status") if @spec;
+    is(scalar(grep { ($_->{headers}{'cache-control'} // '') ne
+        'private, no-store' } @got), 0,
+        "$name: every answer Chromium got was no-store");
+
+    my @shop = hits($shop);
+    my @shop_ahead = grep { $_->{purpose} ne '' } @shop;
+    my @shop_real = grep { $_->{purpose} eq '' } @shop;
+    is(scalar @shop_ahead, $declined ? 0 : 1,
+        "$name: the shop's page fetched ahead: " . ($declined ? 0 : 1));
+
+    if ($people) {
+        is(scalar @clicks, 1, "$name: the click reached nginx");
+        my $h = $clicks[0] // {};
         is($h->{mode}, 'navigate', "$name: click: Sec-Fetch-Mode navigate");
         is($h->{site}, $click_site, "$name: click: Sec-Fetch-Site"
             . " $click_site");
@@ -341,12 +403,11 @@ for my $c (@CASES) {
         is($landed_id, $r->{click_id},
             "$name: the follower landed with the person's click id");
         is($r->{cookie}, 'set', "$name: record: cookie set");
+        ok($r->{unique}, "$name: record: a unique click");
         # Chromium's default referrer policy: only the origin cross-site
         is($r->{referer}, $from eq 'same' ? "$BASE/c-$name.html" : "$OTHER/",
             "$name: record: Referer");
-        is(scalar @shop_after, 1, "$name: the shop's page fetched for real");
-        is(($shop_after[0] // {})->{purpose}, '',
-            "$name: ... without Sec-Purpose");
+        is(scalar @shop_real, 1, "$name: the shop's page fetched for real");
         ok($cookie, "$name: Chromium kept the cookie")
             and like($cookie->{value}, qr/^\Q$r->{click_id}\E\./,
                 "$name: cookie holds the click id");
@@ -360,12 +421,14 @@ for my $c (@CASES) {
         is($conv->{campaign}, "c-$name", "$name: ... campaign");
         is($conv->{source}, 'pixel', "$name: source pixel");
         $summary{$name}{click} = show($h);
+        $summary{$name}{click} .= sprintf ' (%.0f ms after the first'
+            . ' speculative one)', 1000 * ($h->{t} - $spec[0]{t}) if @spec;
     } else {
         # affiliate_speculative off: what the module exists to prevent
-        is(scalar @after, 0, "$name: the click never reached nginx");
-        is(scalar @shop_after, 0, "$name: nor did the shop's page");
+        is(scalar @clicks, 0, "$name: the click never reached nginx");
+        is(scalar @shop_real, 0, "$name: nor did the shop's page");
         is(scalar @human, 0, "$name: no click by a person recorded");
-        is($landed_id, $spec_recs[0]{click_id},
+        is($landed_id, ($bots[0] // {})->{click_id},
             "$name: the follower landed with the bot record's click id");
         ok(!$cookie, "$name: no attribution cookie");
         is($px->{cookie}, '', "$name: the pixel carries no cookie");
@@ -382,7 +445,12 @@ for my $c (@CASES) {
     $br->close;
     $tm{closed} = time - $t0;
     $summary{$name}{speculative} = [map { show($_) } @spec];
-    $summary{$name}{verdict} = $verdict;
+    $summary{$name}{ahead} = [map { show($_) } @shop_ahead];
+    $summary{$name}{verdict} = $kind eq 'link' ? 'n/a'
+        : join ' ', map { $_ ? "$_->{status}"
+            . ($_->{prefetchStatus} // $_->{prerenderStatus}
+               ? ' ' . ($_->{prefetchStatus} // $_->{prerenderStatus}) : '')
+            : () } $verdict, $used;
     $summary{$name}{times} = join ' ', map { sprintf '%s=%.2fs', $_, $tm{$_} }
         sort { $tm{$a} <=> $tm{$b} } keys %tm;
     $summary{$name}{ua} = $spec[0]{ua} if @spec;
@@ -393,8 +461,8 @@ my $st = $t->status_json;
 my $cnt = $st->{counters} // $st;
 my $people = grep { $_->[2] eq 'go' } @CASES;
 is($cnt->{clicks}, $people, "status: $people clicks by people");
-my $bots = () = hits(qr{^/(?:go|off)/});
-is($cnt->{bot_clicks}, $bots - $people,
+my $requests = () = hits(qr{^/(?:go|off)/});
+is($cnt->{bot_clicks}, $requests - $people,
     'status: every other request a bot click');
 is($cnt->{conversions}, scalar @CASES, 'status: a conversion per case');
 

@@ -388,8 +388,15 @@ sub eval {
 }
 
 # a left click in the middle of the element (mouse moved, pressed,
-# released): the browser sees a user gesture, as from a person
+# released): the browser sees a user gesture, as from a person.
+# press() and release() make the two halves, for a slow click.
 sub click {
+    my ($self, $selector) = @_;
+    $self->press($selector);
+    return $self->release;
+}
+
+sub press {
     my ($self, $selector) = @_;
     my $q = JSON::PP->new->allow_nonref->encode($selector);
     my $rect = $self->eval("(() => { const e = document.querySelector($q);"
@@ -398,11 +405,18 @@ sub click {
         . " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()")
         or die "click: no element $selector\n";
     my %at = (x => $rect->{x}, y => $rect->{y});
+    $self->{at} = \%at;
     $self->call('Input.dispatchMouseEvent', { type => 'mouseMoved', %at });
-    for ([mousePressed => 1], [mouseReleased => 0]) {
-        $self->call('Input.dispatchMouseEvent', { type => $_->[0], %at,
-            button => 'left', buttons => $_->[1], clickCount => 1 });
-    }
+    $self->call('Input.dispatchMouseEvent', { type => 'mousePressed', %at,
+        button => 'left', buttons => 1, clickCount => 1 });
+    return 1;
+}
+
+sub release {
+    my ($self) = @_;
+    my $at = delete $self->{at} or die "release: not pressed\n";
+    $self->call('Input.dispatchMouseEvent', { type => 'mouseReleased', %$at,
+        button => 'left', buttons => 0, clickCount => 1 });
     return 1;
 }
 
