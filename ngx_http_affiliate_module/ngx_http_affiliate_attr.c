@@ -94,6 +94,8 @@ ngx_http_affiliate_click(ngx_http_request_t *r,
 
 record:
 
+    ngx_http_affiliate_stat_count(sh, ctx, type);
+
     if (alcf->anonymize_ip) {
         ngx_http_affiliate_anonymize(r, ctx);
     }

@@ -36,8 +36,6 @@ static char *ngx_http_affiliate_conversion_check(
     ngx_http_affiliate_conv_args_t *a);
 static ngx_int_t ngx_http_affiliate_postback_auth(ngx_http_request_t *r,
     ngx_http_affiliate_conv_args_t *a);
-static void ngx_http_affiliate_revenue_add(ngx_http_affiliate_sh_t *sh,
-    ngx_str_t *amount, ngx_str_t *currency);
 static ngx_int_t ngx_http_affiliate_conversion_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_http_affiliate_ctx_t *ctx, char *error);
 static ngx_int_t ngx_http_affiliate_conversion_handler(ngx_http_request_t *r);
@@ -310,13 +308,21 @@ ngx_http_affiliate_conversion_process(ngx_http_request_t *r, ngx_str_t *args)
     } else {
         ctx->duplicate = NGX_HTTP_AFFILIATE_FALSE;
         ngx_http_affiliate_count(sh, NGX_HTTP_AFFILIATE_CONVERSIONS);
-        ngx_http_affiliate_revenue_add(sh, &a.amount, &a.currency);
+        (void) ngx_http_affiliate_revenue_add(sh->revenue,
+                                              NGX_HTTP_AFFILIATE_CURRENCIES,
+                                              &a.amount, &a.currency);
     }
 
     ctx->status = NGX_HTTP_OK;
 
     if (alcf->anonymize_ip) {
         ngx_http_affiliate_anonymize(r, ctx);
+    }
+
+    if (ctx->duplicate == NGX_HTTP_AFFILIATE_FALSE
+        && ctx->attributed == NGX_HTTP_AFFILIATE_TRUE)
+    {
+        ngx_http_affiliate_stat_conversion(sh, ctx);
     }
 
     ctx->done |= NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_CONVERSION);
@@ -543,66 +549,6 @@ ngx_http_affiliate_postback_auth(ngx_http_request_t *r,
     }
 
     return CRYPTO_memcmp(hex, sig, 64) == 0 ? NGX_OK : NGX_DECLINED;
-}
-
-
-static void
-ngx_http_affiliate_revenue_add(ngx_http_affiliate_sh_t *sh, ngx_str_t *amount,
-    ngx_str_t *currency)
-{
-    u_char                        *p, *dot, *last;
-    uint32_t                       code, cur;
-    uint64_t                       units, frac;
-    ngx_uint_t                     i, n;
-    ngx_http_affiliate_revenue_t  *rv;
-
-    code = (uint32_t) currency->data[0] << 16
-           | (uint32_t) currency->data[1] << 8 | currency->data[2];
-
-    last = amount->data + amount->len;
-    dot = ngx_strlchr(amount->data, last, '.');
-
-    units = 0;
-
-    for (p = amount->data; p < (dot ? dot : last); p++) {
-        units = units * 10 + (*p - '0');
-    }
-
-    frac = 0;
-    n = 0;
-
-    if (dot) {
-        for (p = dot + 1; p < last; p++, n++) {
-            frac = frac * 10 + (*p - '0');
-        }
-    }
-
-    for ( /* void */ ; n < 4; n++) {
-        frac *= 10;
-    }
-
-    for (i = 0; i < NGX_HTTP_AFFILIATE_CURRENCIES; i++) {
-        rv = &sh->revenue[i];
-        cur = __atomic_load_n(&rv->code, __ATOMIC_ACQUIRE);
-
-        if (cur == 0) {
-            if (!__atomic_compare_exchange_n(&rv->code, &cur, code, 0,
-                                             __ATOMIC_ACQ_REL,
-                                             __ATOMIC_ACQUIRE)
-                && cur != code)
-            {
-                continue;
-            }
-
-        } else if (cur != code) {
-            continue;
-        }
-
-        (void) __atomic_fetch_add(&rv->units, units, __ATOMIC_RELAXED);
-        (void) __atomic_fetch_add(&rv->frac, frac, __ATOMIC_RELAXED);
-        (void) __atomic_fetch_add(&rv->count, 1, __ATOMIC_RELAXED);
-        return;
-    }
 }
 
 

@@ -10,7 +10,7 @@
 
 
 /* the recent-key tables of affiliate_zone, see docs/internals.md */
-#define NGX_HTTP_AFFILIATE_NTABLES  4
+#define NGX_HTTP_AFFILIATE_NTABLES  5
 
 typedef struct {
     ngx_str_t                  name;
@@ -77,6 +77,9 @@ static ngx_http_affiliate_table_param_t
       sizeof(ngx_http_affiliate_entry_t), 32 },
     { ngx_string("caps="), offsetof(ngx_http_affiliate_zone_t, caps_size),
       sizeof(ngx_http_affiliate_cap_entry_t), 256 },
+    { ngx_string("creators="),
+      offsetof(ngx_http_affiliate_zone_t, stats_size),
+      sizeof(ngx_http_affiliate_stat_t), 32 },
     { ngx_null_string, 0, 0, 0 }
 };
 
@@ -873,8 +876,8 @@ ngx_http_affiliate_zone_tables(ngx_conf_t *cf,
         if (*sp > left) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "affiliate zone \"%V\": \"%V\" is too large, "
-                               "clicks=, unique=, orders= and caps= must "
-                               "leave "
+                               "clicks=, unique=, orders=, caps= and "
+                               "creators= must leave "
                                "%uzk of the zone for the ring",
                                &zone->name, &given[k],
                                (size_t) NGX_HTTP_AFFILIATE_MIN_SIZE / 2048);

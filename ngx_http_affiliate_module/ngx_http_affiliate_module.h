@@ -124,6 +124,29 @@ typedef struct {
  * "Shared memory: one vocabulary" in docs/internals.md.
  */
 
+/* live counters of one creator and campaign (ngx_http_affiliate_stats.c) */
+#define NGX_HTTP_AFFILIATE_STAT_CURRENCIES  4
+
+typedef struct {
+    uint64_t                         key;           /* 0: free */
+    uint64_t                         ready;         /* names written */
+    uint64_t                         clicks;
+    uint64_t                         landings;
+    uint64_t                         unique;
+    uint64_t                         bots;
+    uint64_t                         conversions;
+    ngx_http_affiliate_revenue_t     revenue[NGX_HTTP_AFFILIATE_STAT_CURRENCIES];
+    u_char                           creator_len;
+    u_char                           campaign_len;
+    u_char                           creator[NGX_HTTP_AFFILIATE_CREATOR_MAX];
+    u_char                           campaign[NGX_HTTP_AFFILIATE_CAMPAIGN_MAX];
+} ngx_http_affiliate_stat_t;
+
+
+#define ngx_http_affiliate_stat_inc(v)                                       \
+    (void) __atomic_fetch_add(&(v), 1, __ATOMIC_RELAXED)
+
+
 /* one counter a cache line pair, as stub_status keeps them apart */
 typedef union {
     uint64_t                         value;
@@ -192,6 +215,7 @@ typedef struct {
     ngx_http_affiliate_table_t       unique;
     ngx_http_affiliate_table_t       orders;
     ngx_http_affiliate_table_t       caps;
+    ngx_http_affiliate_table_t       stats;
 
     uint64_t                         nslots;
     ngx_http_affiliate_slot_t       *slots;
@@ -207,6 +231,7 @@ typedef struct {
     size_t                           unique_size;
     size_t                           orders_size;
     size_t                           caps_size;
+    size_t                           stats_size;
 
     /* an element of cycle->open_files of its own, see internals.md */
     ngx_open_file_t                 *file;
@@ -617,6 +642,19 @@ void ngx_http_affiliate_click_index_add(ngx_http_affiliate_sh_t *sh,
 ngx_int_t ngx_http_affiliate_click_index_find(ngx_http_affiliate_sh_t *sh,
     ngx_str_t *click_id, time_t window, ngx_pool_t *pool,
     ngx_str_t *creator, ngx_str_t *campaign);
+
+/* ngx_http_affiliate_stats.c */
+ngx_http_affiliate_stat_t *ngx_http_affiliate_stat(
+    ngx_http_affiliate_sh_t *sh, ngx_str_t *creator, ngx_str_t *campaign);
+void ngx_http_affiliate_stat_count(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_type_e type);
+void ngx_http_affiliate_stat_conversion(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_ctx_t *ctx);
+ngx_int_t ngx_http_affiliate_revenue_add(ngx_http_affiliate_revenue_t *rv,
+    ngx_uint_t n, ngx_str_t *amount, ngx_str_t *currency);
+ngx_uint_t ngx_http_affiliate_stats_top(ngx_http_affiliate_sh_t *sh,
+    ngx_pool_t *pool, ngx_uint_t top, ngx_http_affiliate_stat_t ***out);
+ngx_int_t ngx_http_affiliate_stat_cmp(const void *one, const void *two);
 
 /* ngx_http_affiliate_conversion.c */
 char *ngx_http_affiliate_conversion(ngx_conf_t *cf, ngx_command_t *cmd,

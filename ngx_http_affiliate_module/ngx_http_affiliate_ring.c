@@ -149,12 +149,14 @@ ngx_http_affiliate_zone_adopt(ngx_shm_zone_t *shm_zone,
     if (sh->clicks.n != zone->clicks_size / sh->clicks.size
         || sh->unique.n != zone->unique_size / sh->unique.size
         || sh->orders.n != zone->orders_size / sh->orders.size
-        || sh->caps.n != zone->caps_size / sh->caps.size)
+        || sh->caps.n != zone->caps_size / sh->caps.size
+        || sh->stats.n != zone->stats_size / sh->stats.size)
     {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "affiliate zone \"%V\" cannot change its clicks=, "
-                      "unique=, orders= or caps= sizes on reload; restart "
-                      "nginx or give the zone a new name", &zone->name);
+                      "unique=, orders=, caps= or creators= sizes on "
+                      "reload; restart nginx or give the zone a new name",
+                      &zone->name);
         return NGX_ERROR;
     }
 
@@ -210,6 +212,10 @@ ngx_http_affiliate_zone_create(ngx_shm_zone_t *shm_zone)
            != NGX_OK
         || ngx_http_affiliate_zone_table(shpool, &sh->caps, zone->caps_size,
                                          sizeof(ngx_http_affiliate_cap_entry_t))
+           != NGX_OK
+        || ngx_http_affiliate_zone_table(shpool, &sh->stats,
+                                         zone->stats_size,
+                                         sizeof(ngx_http_affiliate_stat_t))
            != NGX_OK)
     {
         return NGX_ERROR;

@@ -5,7 +5,8 @@ set -e
 
 pkgs="gcc make nginx nginx-dev libmaxminddb-dev libpcre2-dev libssl-dev zlib1g-dev"
 case "$1" in
-test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb chromium" ;;
+# prometheus: promtool checks the status's Prometheus format
+test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb chromium prometheus" ;;
 bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
 # build-asan.sh: clang, apt-get source (dpkg-dev); test-valgrind: valgrind
 asan)  pkgs="$pkgs clang dpkg-dev mmdb-bin libmaxmind-db-writer-perl gdb" ;;
@@ -36,3 +37,5 @@ for s in clickhouse-server postgresql; do
         $sudo service "$s" stop >/dev/null 2>&1 || true ;;
     esac
 done
+# nor the Prometheus server that comes with promtool
+$sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
