@@ -1,42 +1,59 @@
 # A creator's follower in a real browser: Debian's chromium, headless,
 # driven over the DevTools protocol (t/lib/Chromium.pm), against nginx
 # with the module.  Each case is a fresh browser (a fresh profile: no
-# cookie, no cache) that opens a page of the shop linking to /go/<slug>,
-# waits until Chromium has done what the page asks it to do ahead of
-# time, clicks the link with real mouse events, lands on the shop, then
-# opens a thank-you page whose <img> is the conversion pixel.
+# cookie, no cache) that opens a page linking to /go/<slug> (the shop's
+# own page, or another site's: a creator's link-in-bio page), lets
+# Chromium do what the page asks it to do ahead of time, clicks the link
+# with real mouse events, lands on the shop, then opens a thank-you page
+# whose <img> is the conversion pixel.
 #
-#   pf     Speculation Rules prefetch of /go/pf: the speculative request is
-#          declined (503, no-store, a bot record with bot_reason
-#          "prefetch"); the click reaches nginx: a person's click, its
-#          cookie, the conversion attributed to it.
-#   pr     the same with a prerender rule.
+#   pf, pr   Speculation Rules prefetch / prerender of /go/<slug>: the
+#            speculative request is declined (503, no-store, a bot record
+#            with bot_reason "prefetch"); the click reaches nginx: a
+#            person's click, its cookie, the conversion attributed to it.
 #   pfoff, proff
-#          the same rules on a location with "affiliate_speculative off":
-#          Chromium uses the 302 it got ahead of time, the click never
-#          reaches nginx, the follower lands with the click id of a bot
-#          record and no cookie, and the order is not attributed.  This
-#          is why the module declines speculative navigations.
-#   lp     <link rel=prefetch href=/go/lp>: the prefetch gets its
-#          redirect (no-cors, a bot record), no-store makes the click
-#          come back to nginx.
+#            the same rules on a location with "affiliate_speculative
+#            off": Chromium uses the 302 it got ahead of time, the click
+#            never reaches nginx, the follower lands with the click id of
+#            a bot record and no cookie, the order is not attributed.
+#            This is why the module declines speculative navigations.
+#   lp       <link rel=prefetch href=/go/lp>: the prefetch gets its
+#            redirect (no-cors, a bot record); no-store makes the click
+#            come back to nginx.
+#   x...     the same from another site (http://localhost:PORT2 links to
+#            http://127.0.0.1:PORT: another site): cross-site prefetch is
+#            made too; Chromium refuses to prerender another site, but
+#            uses for the click the prefetch it made ahead of that
+#            prerender (xproff: the click is lost all the same).
+#   dc, dcr, dcoff
+#            a document rule with eagerness "conservative": nothing before
+#            the press; the prefetch starts on pointerdown, the button is
+#            released once it reached nginx.
+#   dq       the same with a quick click: the navigation starts while the
+#            prefetch is on its way; Chromium waits for its 503, then
+#            fetches the click.
 #
 # What Chromium sends is taken from nginx's access_log (Sec-Purpose,
-# Sec-Fetch-*, Cookie, and what nginx answered).  Chromium's own verdict
-# on each speculation comes from the DevTools Preload domain.
+# Sec-Fetch-*, Cookie, and what nginx answered); what it got and made of
+# it, from the DevTools Network and Preload domains.  prove -v prints a
+# summary per case.  AFF_CHROMIUM_CASES=pf,lp runs only those cases.
 #
 # Found while writing this (Chromium 156): speculation rules work in
-# headless mode over plain http on 127.0.0.1 (a same-origin list rule is
-# "immediate": no hover or user activation needed), but a DevTools client
-# attached straight to a page target disables prerendering
+# headless mode over plain http on 127.0.0.1 and localhost (a list rule
+# is "immediate": no hover or user activation needed), but a DevTools
+# client attached straight to a page target disables prerendering
 # (prerenderStatus PrerenderingDisabledByDevTools, crbug.com/1440085;
 # Page.setPrerenderingAllowed does not lift it): Chromium.pm attaches
-# through the tab target, as Puppeteer does.  Prerender first runs a
-# prefetch of the URL (Sec-Purpose: prefetch;prerender), which the
-# prerender then uses.  Speculation Rules requests carry Sec-Fetch-Site:
-# none and no Sec-Fetch-User; <link rel=prefetch> is same-origin, no-cors,
-# Sec-Fetch-Dest: empty.  Both follow the redirect to the shop ahead of
-# time: the shop's page is fetched with the bot click's click_id.
+# through the tab target, as Puppeteer does.  A conservative rule's link
+# is a candidate only once Chromium matched it (Preload
+# preloadingAttemptSourcesUpdated): a press before that starts nothing.
+# Prerender first runs a prefetch of the URL (Sec-Purpose:
+# prefetch;prerender), which the prerender then uses.  Speculation Rules
+# requests carry Sec-Fetch-Site: none and no Sec-Fetch-User (and
+# Sec-Speculation-Tags: null same-site); <link rel=prefetch> is no-cors,
+# Sec-Fetch-Dest: empty, Sec-Fetch-Site as the page.  Both follow a
+# redirect they get to the shop ahead of time: the shop's page is fetched
+# with the bot click's click_id.
 use strict;
 use warnings;
 use FindBin;
@@ -66,6 +83,9 @@ my @CASES = (
     [xpf   => 'prefetch',  'go',  'cross'],
     [xpr   => 'prerender', 'go',  'cross'],
     [xpfoff => 'prefetch', 'off', 'cross'],
+    # Chromium refuses to prerender another site, but the click uses the
+    # prefetch it made ahead of the prerender
+    [xproff => 'prerender', 'off', 'cross'],
     [xlp   => 'link',      'go',  'cross'],
     # "conservative": the rule fires on pointerdown, the navigation on
     # pointerup, while the prefetch may still be on its way
@@ -197,6 +217,9 @@ for my $c (@CASES) {
     my $ahead = ($eager // 'immediate') eq 'immediate';
     my $origin = $from eq 'same' ? $BASE : $OTHER;
     my $declined = $loc eq 'go' && $kind ne 'link';
+    # Chromium prerenders same-site pages only (but fetches a cross-site
+    # one ahead all the same)
+    my $prerenders = $kind eq 'prerender' && $from eq 'same' && !$declined;
     my $people = $loc eq 'go';
     my $path = qr{^/$loc/$name$};
     my $shop = qr{^/shop/item\.html\?click_id=[^&]*&utm_source=anna&
@@ -208,9 +231,11 @@ for my $c (@CASES) {
 
     # Chromium's verdict on the speculation: the first event with one of
     # these statuses
+    my $FINAL = qr/^(?:Ready|Failure)$/;
     my $status = sub {
-        my ($re) = @_;
-        my ($e) = grep { $_->{params}{status} =~ $re } $p_events->($pev);
+        my ($re, $ev) = @_;
+        my ($e) = grep { $_->{params}{status} =~ $re }
+            $p_events->($ev // $pev);
         return $e ? $e->{params} : undef;
     };
 
@@ -245,7 +270,7 @@ for my $c (@CASES) {
             ok($br->wait_for(sub { hits($shop) >= 1 }, $TIMEOUT),
                 "$name: the prefetch followed the redirect to the shop");
         } else {
-            ok($br->wait_for(sub { $verdict = $status->(qr/^(?:Ready|Failure)$/) },
+            ok($br->wait_for(sub { $verdict = $status->($FINAL) },
                 $TIMEOUT), "$name: Chromium finished the $kind");
         }
         $tm{verdict} = time - $t0;
@@ -254,7 +279,7 @@ for my $c (@CASES) {
             "$name: the shop's page fetched ahead of time: "
             . ($declined ? 'no' : 'once'));
         if ($kind eq 'prerender') {
-            my $n = $declined ? 0 : 1;
+            my $n = $prerenders ? 1 : 0;
             ok($br->wait_for(sub { $p->prerendered == $n }, $TIMEOUT),
                 "$name: prerendered pages waiting: $n");
         }
@@ -281,14 +306,15 @@ for my $c (@CASES) {
 
     if ($quick) {
         # whatever Chromium made of the race, for the report
-        $br->wait_for(sub { $verdict = $status->(qr/^(?:Ready|Failure)$/) },
+        $br->wait_for(sub { $verdict = $status->($FINAL) },
             5);
     } elsif ($kind ne 'link') {
-        ok($br->wait_for(sub { $verdict = $status->(qr/^(?:Ready|Failure)$/) },
+        ok($br->wait_for(sub { $verdict = $status->($FINAL) },
             $TIMEOUT), "$name: Chromium's $kind finished") unless $verdict;
         $verdict //= {};
-        is($verdict->{status}, $declined ? 'Failure' : 'Ready',
-            "$name: Chromium's $kind: " . ($declined ? 'failed' : 'ready'))
+        my $fails = $declined || ($kind eq 'prerender' && !$prerenders);
+        is($verdict->{status}, $fails ? 'Failure' : 'Ready',
+            "$name: Chromium's $kind: " . ($fails ? 'failed' : 'ready'))
             or diag explain $verdict;
         if ($kind eq 'prefetch') {
             is($verdict->{prefetchStatus},
@@ -296,9 +322,12 @@ for my $c (@CASES) {
                           : 'PrefetchSuccessfulButNotUsed',
                 "$name: prefetchStatus");
         }
-        if (!$declined && $kind eq 'prefetch') {
-            ok($br->wait_for(sub { $used = $status->(qr/^Success$/) },
-                $TIMEOUT), "$name: Chromium used the $kind for the click");
+        if (!$declined && !$prerenders) {
+            # a prefetch, or the prefetch ahead of a prerender refused
+            ok($br->wait_for(sub {
+                $used = $status->(qr/^Success$/,
+                    'Preload.prefetchStatusUpdated');
+            }, $TIMEOUT), "$name: Chromium used the prefetch for the click");
             is($used && $used->{prefetchStatus}, 'PrefetchResponseUsed',
                 "$name: prefetchStatus PrefetchResponseUsed");
         }
@@ -435,7 +464,7 @@ for my $c (@CASES) {
         ok(defined $conv->{attributed} && !$conv->{attributed},
             "$name: the conversion is not attributed");
         is($conv->{click_id}, undef, "$name: no click id in it");
-        if ($kind eq 'prerender') {
+        if ($prerenders) {
             isnt($p->current->{target}, $first,
                 "$name: the click activated the prerendered page");
         }
