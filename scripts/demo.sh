@@ -35,6 +35,11 @@ if [ ! -s "$db" ]; then
 fi
 
 cp "$top/examples/links.tsv" "$dir/links.tsv"
+[ -s "$dir/secret.key" ] || head -c 48 /dev/urandom | base64 > "$dir/secret.key"
+[ -s "$dir/postback.key" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' \
+    > "$dir/postback.key"
+chmod 600 "$dir/secret.key" "$dir/postback.key"
+key=$(cat "$dir/postback.key")
 
 cat > "$dir/nginx.conf" <<END
 load_module $top/build/ngx_http_affiliate_module.so;
@@ -56,13 +61,22 @@ http {
 
     affiliate_zone   aff:16m;
     affiliate_log    $dir/logs/affiliate.log zone=aff flush=1s;
+    affiliate_node   demo;
+    affiliate_app_schemes shopapp;
     affiliate_links  $dir/links.tsv;
     affiliate_link   hello https://shop.example/ creator=demo campaign=readme;
     affiliate_geoip  $db;
+    affiliate_secret $dir/secret.key;
+    affiliate_postback_key $dir/postback.key;
+    affiliate_cookie aff;
 
     server {
         listen 127.0.0.1:$port;
         location /go/                { affiliate_redirect zone=aff; }
+        location /shop/              { affiliate_capture zone=aff creator=ref
+                                                         campaign=utm_campaign;
+                                       return 200 "the shop's page\\n"; }
+        location = /conversion       { affiliate_conversion zone=aff; }
         location = /affiliate/status { affiliate_status zone=aff; }
     }
 }
@@ -79,10 +93,22 @@ Try:
   curl -si http://127.0.0.1:$port/go/summer
   curl -si -H 'X-Forwarded-For: 8.8.8.8' http://127.0.0.1:$port/go/world
   curl -si http://127.0.0.1:$port/go/no-such-link
+  curl -si http://127.0.0.1:$port/go/test          # an A/B test
+  curl -si http://127.0.0.1:$port/go/drop          # 3 clicks, then sold out
+  curl -si -A 'Mozilla/5.0 (Linux; Android 14)' http://127.0.0.1:$port/go/app
+  curl -si 'http://127.0.0.1:$port/shop/serum?ref=anna&utm_campaign=story'
   curl -s  http://127.0.0.1:$port/affiliate/status
+  curl -s  'http://127.0.0.1:$port/affiliate/status?format=prometheus'
+
+A sale reported by the shop (use a click_id from a Location above):
+  curl -s 'http://127.0.0.1:$port/conversion?key=$key&click_id=CLICK_ID&order_id=A1&amount=59.80&currency=EUR'
 
 Watch the click log (records are flushed every second):
   tail -f $dir/logs/affiliate.log | jq .
+
+ROI per creator and campaign (docs/analytics.md):
+  $top/tools/affiliate-report --costs $top/examples/costs.tsv \\
+      --rates $top/examples/rates.tsv --by creator,campaign $dir/logs/affiliate.log*
 
 Stop it with: make demo-stop
 END
