@@ -213,7 +213,13 @@ my %summary;
 my $p_events;
 
 for my $c (@CASES) {
-    my ($name, $kind, $loc, $from, $eager, $quick) = @$c;
+    # a case that dies (the browser went away, a timeout) fails, and the
+    # next one runs: its browser is killed when $br goes out of scope
+    eval { run_case(@$c); 1 } or fail("$c->[0]: " . ($@ =~ s/\s+\z//r));
+}
+
+sub run_case {
+    my ($name, $kind, $loc, $from, $eager, $quick) = @_;
     my $ahead = ($eager // 'immediate') eq 'immediate';
     my $origin = $from eq 'same' ? $BASE : $OTHER;
     my $declined = $loc eq 'go' && $kind ne 'link';
