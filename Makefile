@@ -101,5 +101,20 @@ test-valgrind: all
 	@sh scripts/deps.sh valgrind
 	AFF_VALGRIND=1 prove -j$(PROVE_JOBS) $(VALGRIND_TESTS)
 
+# libFuzzer fuzzers of the parsers and builders, FUZZ_TIME seconds each;
+# fuzz-ci: 30 s each (fuzz/README.md)
+.PHONY: fuzz fuzz-build fuzz-ci
+FUZZ_TIME ?= 60
+
+fuzz-build:
+	@sh scripts/deps.sh fuzz
+	@BUILD=$(BUILD) bash fuzz/build.sh
+
+fuzz: fuzz-build
+	@BUILD=$(BUILD) bash fuzz/run.sh $(FUZZ_TIME)
+
+fuzz-ci: fuzz-build
+	@BUILD=$(BUILD) bash fuzz/run.sh 30
+
 clean:
 	rm -rf $(BUILD)

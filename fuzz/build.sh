@@ -28,7 +28,8 @@ WITHOUT="charset gzip ssi userid access auth_basic mirror autoindex geo map
          split_clients referer rewrite proxy fastcgi uwsgi scgi grpc memcached
          limit_conn limit_req empty_gif browser upstream_hash upstream_ip_hash
          upstream_least_conn upstream_random upstream_keepalive upstream_zone"
-FLAGS=(--with-pcre --with-debug)
+# --with-compat: the request structures laid out as in Debian's nginx
+FLAGS=(--with-compat --with-pcre --with-debug)
 for m in $WITHOUT; do
     FLAGS+=("--without-http_${m}_module")
 done

@@ -283,8 +283,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_pool_t                      *pool;
     unsigned int                     maclen;
     ngx_http_request_t               r;
-    ngx_http_affiliate_sh_t         *sh;
-    ngx_http_affiliate_revenue_t    *rv;
+    ngx_http_affiliate_revenue_t    *rv, *rvs;
     ngx_http_affiliate_conv_args_t   a;
 
     if (size < 1 || size > 4096) {
@@ -440,9 +439,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the amount round-trips exactly, once and summed */
 
-    sh = calloc(1, sizeof(ngx_http_affiliate_sh_t));
+    rvs = calloc(NGX_HTTP_AFFILIATE_CURRENCIES,
+                 sizeof(ngx_http_affiliate_revenue_t));
 
-    ngx_http_affiliate_revenue_add(sh, &a.amount, &a.currency);
+    fz_assert(ngx_http_affiliate_revenue_add(rvs, NGX_HTTP_AFFILIATE_CURRENCIES,
+                                             &a.amount, &a.currency)
+              == NGX_OK, "revenue_add refused");
 
     code = (uint32_t) a.currency.data[0] << 16
            | (uint32_t) a.currency.data[1] << 8 | a.currency.data[2];
@@ -450,8 +452,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rv = NULL;
 
     for (n = 0; n < NGX_HTTP_AFFILIATE_CURRENCIES; n++) {
-        if (sh->revenue[n].code == code) {
-            rv = &sh->revenue[n];
+        if (rvs[n].code == code) {
+            rv = &rvs[n];
             break;
         }
     }
@@ -462,13 +464,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               rv ? (unsigned long long) rv->frac : 0,
               fz_show(a.amount.data, a.amount.len));
 
-    ngx_http_affiliate_revenue_add(sh, &a.amount, &a.currency);
+    (void) ngx_http_affiliate_revenue_add(rvs, NGX_HTTP_AFFILIATE_CURRENCIES,
+                                          &a.amount, &a.currency);
 
     fz_assert(rv->count == 2 && rv->units == 2 * units
               && rv->frac == 2 * frac,
               "revenue of two conversions");
 
-    free(sh);
+    free(rvs);
 
 auth:
 

@@ -11,6 +11,8 @@ bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
 # build-asan.sh: clang, apt-get source (dpkg-dev); test-valgrind: valgrind
 asan)  pkgs="$pkgs clang dpkg-dev mmdb-bin libmaxmind-db-writer-perl gdb" ;;
 valgrind) pkgs="$pkgs valgrind mmdb-bin libmaxmind-db-writer-perl" ;;
+# fuzz/build.sh: clang 14 with libFuzzer, apt-get source (dpkg-dev)
+fuzz)  pkgs="$pkgs clang-14 libclang-rt-14-dev dpkg-dev binutils" ;;
 ship|test-ship) pkgs="$pkgs clickhouse-server clickhouse-client postgresql" ;;
 esac
 
