@@ -20,6 +20,8 @@
 #   lp       <link rel=prefetch href=/go/lp>: the prefetch gets its
 #            redirect (no-cors, a bot record); no-store makes the click
 #            come back to nginx.
+#   lpexp    the same where "expires 1h" adds a second Cache-Control
+#            (max-age=3600): no-store still wins in Chromium.
 #   x...     the same from another site (http://localhost:PORT2 links to
 #            http://127.0.0.1:PORT: another site): cross-site prefetch is
 #            made too; Chromium refuses to prerender another site, but
