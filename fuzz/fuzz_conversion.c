@@ -34,7 +34,8 @@
 
 static ngx_http_affiliate_main_conf_t   fz_amcf;
 static void                            *fz_main_conf[1];
-static ngx_str_t                        fz_key = ngx_string("postback-key-for-fuzzing-0123456789");
+static ngx_str_t                        fz_key =
+    ngx_string("postback-key-for-fuzzing-0123456789");
 
 
 int

@@ -2,10 +2,11 @@
 /*
  * Copyright (C) ngx_http_affiliate_module authors
  *
- * The redirect's Location (ngx_http_affiliate_location): the input is
- * DEST \n CREATOR \n CAMPAIGN.  DEST goes through
- * ngx_http_affiliate_dest_parse() first, as every link and rule does;
- * the creator and campaign are taken when ngx_http_affiliate_text_valid()
+ * The redirect's Location (ngx_http_affiliate_location_extra, and the
+ * visitor's parameters of query=forward, ngx_http_affiliate_forward_query).
+ * Input: DEST \n CREATOR \n CAMPAIGN \n VISITOR-QUERY.  DEST goes
+ * through ngx_http_affiliate_dest_parse() first, as every link and rule
+ * does; the creator and campaign are taken when ngx_http_affiliate_text_valid()
  * accepts them (or empty, as a rule may leave them), as the callers do.
  *
  * Properties: every byte of the Location is in 0x21-0x7e; a browser
@@ -14,7 +15,9 @@
  * click_id, utm_source, utm_medium, utm_campaign appears once, and only
  * when the destination's query does not set it already; utm_source and
  * utm_campaign decode (form decoding, '+' is a space) to the creator and
- * campaign exactly; no empty parameter is introduced.
+ * campaign exactly; no empty parameter is introduced.  Forwarded
+ * parameters are printable without '#', named, and neither ours (click_id,
+ * utm_*) nor set by the destination.
  */
 
 
@@ -71,6 +74,58 @@ fz_query(u_char *p, u_char *last, fz_query_t *q)
 }
 
 
+/*
+ * query=forward (ngx_http_affiliate_forward_query): printable, no '#',
+ * no empty or nameless parameter, none the destination sets, none of
+ * ours (click_id, utm_*).
+ */
+
+static void
+fz_check_forwarded(ngx_http_affiliate_dest_t *dest, ngx_str_t *extra)
+{
+    u_char      *p, *last, *amp, *eq, *qs, *dp, *damp, *deq, *dlast;
+    ngx_uint_t   i;
+
+    for (i = 0; i < extra->len; i++) {
+        fz_assert(extra->data[i] > 0x20 && extra->data[i] < 0x7f
+                  && extra->data[i] != '#',
+                  "forwarded byte 0x%02x", extra->data[i]);
+    }
+
+    qs = memchr(dest->data, '?', dest->frag);
+    dlast = dest->data + dest->frag;
+    last = extra->data + extra->len;
+
+    for (p = extra->data; p < last; p = amp + 1) {
+        amp = memchr(p, '&', last - p);
+        amp = amp ? amp : last;
+
+        eq = memchr(p, '=', amp - p);
+        eq = eq ? eq : amp;
+
+        fz_assert(eq > p, "a nameless parameter forwarded: %s",
+                  fz_show(extra->data, extra->len));
+
+        fz_assert(!((eq - p == 8 && ngx_strncmp(p, "click_id", 8) == 0)
+                    || (eq - p >= 4 && ngx_strncmp(p, "utm_", 4) == 0)),
+                  "one of our parameters forwarded: %s",
+                  fz_show(extra->data, extra->len));
+
+        for (dp = qs ? qs + 1 : dlast; dp < dlast; dp = damp + 1) {
+            damp = memchr(dp, '&', dlast - dp);
+            damp = damp ? damp : dlast;
+
+            deq = memchr(dp, '=', damp - dp);
+            deq = deq ? deq : damp;
+
+            fz_assert(!(deq - dp == eq - p && ngx_memcmp(dp, p, eq - p) == 0),
+                      "a parameter the destination sets forwarded: %s",
+                      fz_show(extra->data, extra->len));
+        }
+    }
+}
+
+
 /* form decoding, as the destination's server reads its query */
 
 static void
@@ -97,7 +152,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     u_char                     *qs, *qe, click_id[NGX_HTTP_AFFILIATE_ULID_LEN];
     size_t                      added;
-    ngx_str_t                   f[3], loc, h1, h2, v, *want;
+    ngx_str_t                   f[4], loc, h1, h2, v, *want, extra;
     ngx_uint_t                  i, u1, u2, has;
     ngx_pool_t                 *pool;
     fz_query_t                  dq, lq;
@@ -108,7 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return -1;
     }
 
-    (void) fz_split(data, size, '\n', f, 3);
+    (void) fz_split(data, size, '\n', f, 4);
 
     if ((f[1].len
          && !ngx_http_affiliate_text_valid(&f[1],
@@ -123,7 +178,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pool = fz_pool();
     fz_request(&r, pool, NULL, NULL);
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         (void) fz_dup(pool, &f[i]);
     }
 
@@ -149,8 +204,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ngx_http_affiliate_ulid(click_id);
 
-    fz_assert(ngx_http_affiliate_location(&r, &dest, &f[1], &f[2], click_id,
-                                          &loc)
+    /* query=forward: the visitor's own parameters go along */
+
+    extra.len = 0;
+
+    if (f[3].len) {
+        r.args = f[3];
+
+        fz_assert(ngx_http_affiliate_forward_query(&r, &dest, &extra)
+                  == NGX_OK, "forward_query failed");
+
+        fz_check_forwarded(&dest, &extra);
+    }
+
+    fz_assert(ngx_http_affiliate_location_extra(&r, &dest,
+                                                f[3].len ? &extra : NULL,
+                                                &f[1], &f[2], click_id, &loc)
               == NGX_OK, "location failed");
 
     for (i = 0; i < loc.len; i++) {
