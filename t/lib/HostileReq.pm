@@ -592,7 +592,9 @@ sub conversion_query {
     my $seen = int rand 1000;
     my $click = wpick(
         30, undef,
-        30, sub { @$ids ? $ids->[$seen % @$ids] : ulid() },
+        # the same random numbers drawn either way: request $i stays the
+        # same whatever this client saw before
+        30, sub { my $u = ulid(); @$ids ? $ids->[$seen % @$ids] : $u },
         15, \&ulid,
         5,  sub { lc ulid() },
         5,  'short',
