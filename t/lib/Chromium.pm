@@ -7,10 +7,14 @@ package Chromium;
 # chromedriver.
 #
 #   my $b = Chromium->new(args => [...]);     # a fresh --user-data-dir
-#   my $p = $b->page;                         # a new tab, attached
+#   my $p = $b->page;                         # a new tab (see page())
+#   $p->call('Preload.enable');               # a command to the page shown
 #   $p->navigate($url);                       # waits for the load event
 #   $p->eval('document.title');               # the value (returnByValue)
-#   $p->click('#go');                         # real mouse events
+#   $p->click('#go');                         # real mouse events, or
+#   $p->press('#go'); ...; $p->release;       # a slow click
+#   $p->url, $p->prerendered, $p->events($m)  # the page shown, prerendered
+#                                             # pages, this tab's events
 #   $b->wait_for(sub { ... }, $timeout);      # polls, keeps reading events
 #   $b->close;                                # Browser.close, then KILL
 #
@@ -25,7 +29,7 @@ use strict;
 use warnings;
 
 use Errno qw(EINTR EAGAIN);
-use Fcntl qw(F_GETFD F_SETFD F_DUPFD);
+use Fcntl qw(F_DUPFD);
 use File::Temp qw(tempdir);
 use IO::Handle;
 use IO::Select;
@@ -269,7 +273,6 @@ package Chromium::Page;
 
 use strict;
 use warnings;
-use Time::HiRes qw(time);
 
 # the tab's page that is shown: the one attached first, or after it went
 # away (the person activated a prerendered page) the page that replaced it
