@@ -19,12 +19,15 @@ static ngx_int_t ngx_http_affiliate_header_has(ngx_http_request_t *r,
 
 /*
  * Link-preview fetchers and crawlers, matched case-insensitively as
- * substrings of the User-Agent: a few memmem() calls cost less than an
- * interpreted PCRE2 alternation.  affiliate_bot_ua adds regexes.
+ * substrings of the User-Agent.  A bare "bot" is not enough ("Cubot"
+ * phones): the "...bot" names below are.  One pass over the header finds
+ * them all: names are indexed by their first letter and checked only
+ * where that letter and the next one occur, which costs less than a
+ * memmem() per name or an interpreted PCRE2 alternation.
+ * affiliate_bot_ua adds regexes.
  */
 
 static ngx_str_t  ngx_http_affiliate_bot_names[] = {
-    ngx_string("bot"),                  /* the names below hold "bot" */
     ngx_string("facebookexternalhit"),
     ngx_string("whatsapp"),
     ngx_string("slack-imgproxy"),
@@ -36,10 +39,6 @@ static ngx_str_t  ngx_http_affiliate_bot_names[] = {
     ngx_string("ia_archiver"),
     ngx_string("crawler"),
     ngx_string("spider"),
-    ngx_null_string
-};
-
-static ngx_str_t  ngx_http_affiliate_bot_bots[] = {
     ngx_string("facebot"),
     ngx_string("twitterbot"),
     ngx_string("slackbot"),
@@ -59,12 +58,41 @@ static ngx_str_t  ngx_http_affiliate_bot_bots[] = {
 };
 
 
+/* per first letter, the names above (lower case), NULL-terminated */
+#define NGX_HTTP_AFFILIATE_BOT_BUCKET  8
+
+static ngx_str_t  *ngx_http_affiliate_bot_index[26]
+                                                [NGX_HTTP_AFFILIATE_BOT_BUCKET];
+static ngx_uint_t  ngx_http_affiliate_bot_indexed;
+
+
+static void
+ngx_http_affiliate_bot_index_build(void)
+{
+    ngx_str_t   *name;
+    ngx_uint_t   c, k;
+
+    for (name = ngx_http_affiliate_bot_names; name->len; name++) {
+        c = name->data[0] - 'a';
+
+        for (k = 0; ngx_http_affiliate_bot_index[c][k]; k++) {
+            /* void */
+        }
+
+        /* the table above fills a bucket with 4 names at most */
+        ngx_http_affiliate_bot_index[c][k] = name;
+    }
+
+    ngx_http_affiliate_bot_indexed = 1;
+}
+
+
 char *
 ngx_http_affiliate_bot(ngx_http_request_t *r,
     ngx_http_affiliate_main_conf_t *amcf)
 {
-    ngx_str_t   ua, *name, *bot;
-    u_char      lc[NGX_HTTP_AFFILIATE_BOT_UA_SCAN];
+    u_char      *p, *last, c;
+    ngx_str_t    ua, **name;
 
     if (r->method == NGX_HTTP_HEAD) {
         return "head";
@@ -86,24 +114,33 @@ ngx_http_affiliate_bot(ngx_http_request_t *r,
         return "no_ua";
     }
 
+    if (!ngx_http_affiliate_bot_indexed) {
+        ngx_http_affiliate_bot_index_build();
+    }
+
     /* bots name themselves early; a long header costs no more than this */
 
     ua = r->headers_in.user_agent->value;
     ua.len = ngx_min(ua.len, NGX_HTTP_AFFILIATE_BOT_UA_SCAN);
 
-    ngx_strlow(lc, ua.data, ua.len);
+    last = ua.data + ua.len;
 
-    for (name = ngx_http_affiliate_bot_names; name->len; name++) {
-        if (memmem(lc, ua.len, name->data, name->len) == NULL) {
+    /* the second letter of every name is a letter: "| 0x20" lowers both */
+
+    for (p = ua.data; p + 1 < last; p++) {
+        c = *p | 0x20;
+
+        if (c < 'a' || c > 'z') {
             continue;
         }
 
-        if (name != ngx_http_affiliate_bot_names) {
-            return "ua";
-        }
-
-        for (bot = ngx_http_affiliate_bot_bots; bot->len; bot++) {
-            if (memmem(lc, ua.len, bot->data, bot->len)) {
+        for (name = ngx_http_affiliate_bot_index[c - 'a']; *name; name++) {
+            if ((u_char) (p[1] | 0x20) == (*name)->data[1]
+                && (size_t) (last - p) >= (*name)->len
+                && ngx_strncasecmp(p + 2, (*name)->data + 2,
+                                   (*name)->len - 2)
+                   == 0)
+            {
                 return "ua";
             }
         }

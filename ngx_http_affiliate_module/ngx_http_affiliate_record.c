@@ -21,13 +21,23 @@
 #define NGX_HTTP_AFFILIATE_GEO_OUT       160
 #define NGX_HTTP_AFFILIATE_ORDER_OUT     160
 
+/* c in every byte of a 64-bit word */
+#define NGX_HTTP_AFFILIATE_BYTES(c)  ((uint64_t) (c) * 0x0101010101010101ULL)
+
+/* random bytes drawn at once for click ids: 409 milliseconds' worth */
+#define NGX_HTTP_AFFILIATE_RAND_POOL     4090
+
 /* room kept for the fields after the variable ones and "seq" */
 #define NGX_HTTP_AFFILIATE_TAIL_OUT      512
 
 
 static size_t ngx_http_affiliate_utf8_len(u_char *p, u_char *end);
 static u_char *ngx_http_affiliate_json_name(u_char *p, const char *key,
-    char *name);
+    size_t key_len, char *name);
+static u_char *ngx_http_affiliate_json_bool(u_char *p, const char *key,
+    size_t key_len, char *value);
+static u_char *ngx_http_affiliate_json_uint(u_char *p, const char *key,
+    size_t key_len, uint64_t n);
 static u_char *ngx_http_affiliate_json_field(u_char *p, u_char *end,
     const char *key, size_t key_len, ngx_str_t *value, size_t max,
     ngx_uint_t *truncated);
@@ -55,7 +65,8 @@ static char   *ngx_http_affiliate_types[] = {
     "click", "miss", "landing", "conversion"
 };
 
-static char   *ngx_http_affiliate_bools[] = { "null", "false", "true" };
+/* a three-state boolean: NULL (absent), false, true */
+static char   *ngx_http_affiliate_bools[] = { NULL, "false", "true" };
 
 
 /*
@@ -75,17 +86,41 @@ ngx_http_affiliate_ulid(u_char *dst)
     static uint64_t  last_ms;
     static u_char    rnd[10];
 
+    /*
+     * RAND_bytes() costs about 3,500 instructions a call, whatever the
+     * size: a worker draws random bytes for many milliseconds at once
+     */
+    static u_char    pool[NGX_HTTP_AFFILIATE_RAND_POOL];
+    static size_t    pooled;
+    static ngx_pid_t pool_pid;      /* a forked process draws its own */
+
     tp = ngx_timeofday();
     ms = (uint64_t) tp->sec * 1000 + tp->msec;
 
     if (ms > last_ms) {
         last_ms = ms;
 
-        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-            /* cannot happen with a seeded OpenSSL; still never repeat */
-            for (i = 0; i < 10; i++) {
-                rnd[i] ^= (u_char) (ngx_random() >> 3);
+        if (pool_pid != ngx_pid) {
+            pool_pid = ngx_pid;
+            pooled = 0;
+        }
+
+        if (pooled < sizeof(rnd)) {
+            if (RAND_bytes(pool, sizeof(pool)) == 1) {
+                pooled = sizeof(pool);
+
+            } else {
+                /* cannot happen with a seeded OpenSSL; still never repeat */
+                for (i = 0; i < 10; i++) {
+                    rnd[i] ^= (u_char) (ngx_random() >> 3);
+                }
             }
+        }
+
+        if (pooled >= sizeof(rnd)) {
+            pooled -= sizeof(rnd);
+            ngx_memcpy(rnd, pool + pooled, sizeof(rnd));
+            ngx_explicit_memzero(pool + pooled, sizeof(rnd));
         }
 
         rnd[0] &= 0x7f;     /* leave room to increment */
@@ -232,8 +267,9 @@ u_char *
 ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
     ngx_uint_t *truncated)
 {
-    u_char  *end, *start, c;
-    size_t   need, n;
+    u_char    *end, *start, c;
+    size_t     need, n;
+    uint64_t   w;
 
     end = src + len;
     last--;                 /* the closing quote */
@@ -244,7 +280,29 @@ ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
 
         /* a run of bytes that need no escaping is copied at once */
 
-        for (start = src; src < end && ngx_http_affiliate_plain[*src]; src++) {
+        start = src;
+
+        /* 8 bytes a step while none is a control, '"', '\', DEL or >= 0x80 */
+
+        while (end - src >= 8) {
+            ngx_memcpy(&w, src, 8);
+
+            if (((w - NGX_HTTP_AFFILIATE_BYTES(0x20)) | w
+                 | ((w ^ NGX_HTTP_AFFILIATE_BYTES('"'))
+                    - NGX_HTTP_AFFILIATE_BYTES(0x01))
+                 | ((w ^ NGX_HTTP_AFFILIATE_BYTES('\\'))
+                    - NGX_HTTP_AFFILIATE_BYTES(0x01))
+                 | ((w ^ NGX_HTTP_AFFILIATE_BYTES(0x7f))
+                    - NGX_HTTP_AFFILIATE_BYTES(0x01)))
+                & NGX_HTTP_AFFILIATE_BYTES(0x80))
+            {
+                break;
+            }
+
+            src += 8;
+        }
+
+        for ( /* void */ ; src < end && ngx_http_affiliate_plain[*src]; src++) {
             /* void */
         }
 
@@ -321,19 +379,21 @@ cut:
 }
 
 
+/* a key and a string value, cut to max; nothing when value is absent */
+
 static u_char *
 ngx_http_affiliate_json_field(u_char *p, u_char *end, const char *key,
     size_t key_len, ngx_str_t *value, size_t max, ngx_uint_t *truncated)
 {
     u_char  *last;
 
-    /* the caller keeps key_len + 4 ("null" or the shortest string) */
-
-    p = ngx_cpymem(p, key, key_len);
+    /* the caller keeps key_len + 2 (the shortest string) */
 
     if (value == NULL || value->data == NULL) {
-        return ngx_cpymem(p, "null", 4);
+        return p;
     }
+
+    p = ngx_cpymem(p, key, key_len);
 
     last = p + max + 2;
 
@@ -347,18 +407,67 @@ ngx_http_affiliate_json_field(u_char *p, u_char *end, const char *key,
 }
 
 
-/* a key and a constant name of the module's own, or null */
+/* a key and a constant name of the module's own; nothing without one */
 
 static u_char *
-ngx_http_affiliate_json_name(u_char *p, const char *key, char *name)
+ngx_http_affiliate_json_name(u_char *p, const char *key, size_t key_len,
+    char *name)
 {
-    p = ngx_cpymem(p, key, ngx_strlen(key));
-
     if (name == NULL) {
-        return ngx_cpymem(p, "null", 4);
+        return p;
     }
 
-    return ngx_sprintf(p, "\"%s\"", name);
+    p = ngx_cpymem(p, key, key_len);
+    *p++ = '"';
+
+    while (*name) {
+        *p++ = *name++;
+    }
+
+    *p++ = '"';
+
+    return p;
+}
+
+
+/* a key and true or false; nothing for NULL */
+
+static u_char *
+ngx_http_affiliate_json_bool(u_char *p, const char *key, size_t key_len,
+    char *value)
+{
+    if (value == NULL) {
+        return p;
+    }
+
+    p = ngx_cpymem(p, key, key_len);
+
+    while (*value) {
+        *p++ = *value++;
+    }
+
+    return p;
+}
+
+
+/* decimal digits of n, as ngx_sprintf("%uL") without parsing a format */
+
+static u_char *
+ngx_http_affiliate_json_uint(u_char *p, const char *key, size_t key_len,
+    uint64_t n)
+{
+    u_char  *q, tmp[NGX_INT64_LEN];
+
+    p = ngx_cpymem(p, key, key_len);
+
+    q = tmp + NGX_INT64_LEN;
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, tmp + NGX_INT64_LEN - q);
 }
 
 
@@ -366,6 +475,22 @@ ngx_http_affiliate_json_name(u_char *p, const char *key, char *name)
     ngx_http_affiliate_json_field(p, end, key, sizeof(key) - 1, value, max,  \
                                   truncated)
 
+#define ngx_http_affiliate_name(p, key, name)                                \
+    ngx_http_affiliate_json_name(p, key, sizeof(key) - 1, name)
+
+#define ngx_http_affiliate_bool(p, key, value)                               \
+    ngx_http_affiliate_json_bool(p, key, sizeof(key) - 1, value)
+
+#define ngx_http_affiliate_uint(p, key, n)                                   \
+    ngx_http_affiliate_json_uint(p, key, sizeof(key) - 1, n)
+
+
+/*
+ * One NDJSON line.  A field that does not apply is not written at all
+ * ("absent means null", docs/log-format.md): ts, type, id, node, ip, bot,
+ * truncated and seq are always there, in this order at the start and the
+ * end; seq is last and the ring relies on it.
+ */
 
 size_t
 ngx_http_affiliate_record_format(ngx_http_request_t *r,
@@ -374,8 +499,8 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
 {
     u_char      *p, *end;
     ngx_str_t   *ua, *referer, *host, click_id, s;
+    ngx_uint_t   truncated, ms;
     ngx_time_t  *tp;
-    ngx_uint_t   truncated;
 
     ngx_http_affiliate_main_conf_t  *amcf;
 
@@ -392,16 +517,24 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
         cached_sec = tp->sec;
     }
 
-    /* the date and time to the second, without "000Z" */
+    /* the date and time to the second, then the milliseconds */
 
     p = ngx_cpymem(buf, "{\"ts\":\"", sizeof("{\"ts\":\"") - 1);
     p = ngx_cpymem(p, cached_ts, sizeof("1970-09-28T12:00:00.") - 1);
-    p = ngx_sprintf(p, "%03uiZ\",\"type\":\"%s\"", tp->msec,
-                    ngx_http_affiliate_types[type]);
+
+    ms = tp->msec % 1000;
+    *p++ = (u_char) ('0' + ms / 100);
+    *p++ = (u_char) ('0' + ms / 10 % 10);
+    *p++ = (u_char) ('0' + ms % 10);
+
+    p = ngx_cpymem(p, "Z\",\"type\":", sizeof("Z\",\"type\":") - 1);
+    *p++ = '"';
+    p = ngx_cpymem(p, ngx_http_affiliate_types[type],
+                   ngx_strlen(ngx_http_affiliate_types[type]));
 
     /* a click or landing is identified by its click id */
 
-    p = ngx_cpymem(p, ",\"id\":\"", sizeof(",\"id\":\"") - 1);
+    p = ngx_cpymem(p, "\",\"id\":\"", sizeof("\",\"id\":\"") - 1);
 
     if (ctx->has_click_id
         && (type == NGX_HTTP_AFFILIATE_CLICK
@@ -443,16 +576,14 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
                                  NGX_HTTP_AFFILIATE_DEST_OUT, &truncated);
 
     if (ctx->status) {
-        p = ngx_sprintf(p, ",\"status\":%ui", ctx->status);
-
-    } else {
-        p = ngx_cpymem(p, ",\"status\":null", sizeof(",\"status\":null") - 1);
+        p = ngx_http_affiliate_uint(p, ",\"status\":", ctx->status);
     }
 
     p = ngx_http_affiliate_field(p, end, ",\"ip\":",
                                  ctx->ip.len ? &ctx->ip
                                              : &r->connection->addr_text,
                                  NGX_HTTP_AFFILIATE_HOST_OUT, &truncated);
+
     p = ngx_http_affiliate_field(p, end, ",\"ua\":", ua,
                                  NGX_HTTP_AFFILIATE_UA_OUT, &truncated);
     p = ngx_http_affiliate_field(p, end, ",\"referer\":", referer,
@@ -473,58 +604,34 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
                                  NGX_HTTP_AFFILIATE_GEO_OUT, &truncated);
 
     if (ctx->geo.asn) {
-        p = ngx_sprintf(p, ",\"asn\":%uD", ctx->geo.asn);
-
-    } else {
-        p = ngx_cpymem(p, ",\"asn\":null", sizeof(",\"asn\":null") - 1);
+        p = ngx_http_affiliate_uint(p, ",\"asn\":", ctx->geo.asn);
     }
 
     if (ctx->rule) {
-        p = ngx_sprintf(p, ",\"rule\":%ui", ctx->rule);
-
-    } else {
-        p = ngx_cpymem(p, ",\"rule\":null", sizeof(",\"rule\":null") - 1);
+        p = ngx_http_affiliate_uint(p, ",\"rule\":", ctx->rule);
     }
 
     /* link options: which variant, which device, why not live */
 
-    if (ctx->variant) {
-        p = ngx_sprintf(p, ",\"variant\":%i", ctx->variant);
-
-    } else {
-        p = ngx_cpymem(p, ",\"variant\":null",
-                       sizeof(",\"variant\":null") - 1);
+    if (ctx->variant > 0) {
+        p = ngx_http_affiliate_uint(p, ",\"variant\":", ctx->variant);
     }
 
-    p = ngx_http_affiliate_json_name(p, ",\"device\":", ctx->device);
-    p = ngx_http_affiliate_json_name(p, ",\"reason\":", ctx->reason);
-
-    p = ngx_sprintf(p, ",\"bot\":%s", ctx->bot_reason ? "true" : "false");
+    p = ngx_http_affiliate_name(p, ",\"device\":", ctx->device);
+    p = ngx_http_affiliate_name(p, ",\"reason\":", ctx->reason);
 
     if (ctx->bot_reason) {
-        p = ngx_sprintf(p, ",\"bot_reason\":\"%s\"", ctx->bot_reason);
+        p = ngx_cpymem(p, ",\"bot\":true", sizeof(",\"bot\":true") - 1);
+        p = ngx_http_affiliate_name(p, ",\"bot_reason\":", ctx->bot_reason);
 
     } else {
-        p = ngx_cpymem(p, ",\"bot_reason\":null",
-                       sizeof(",\"bot_reason\":null") - 1);
+        p = ngx_cpymem(p, ",\"bot\":false", sizeof(",\"bot\":false") - 1);
     }
 
-    p = ngx_sprintf(p, ",\"unique\":%s",
-                    ngx_http_affiliate_bools[ctx->unique]);
-
-    if (ctx->cookie) {
-        p = ngx_sprintf(p, ",\"cookie\":\"%s\"", ctx->cookie);
-
-    } else {
-        p = ngx_cpymem(p, ",\"cookie\":null", sizeof(",\"cookie\":null") - 1);
-    }
-
-    if (ctx->source) {
-        p = ngx_sprintf(p, ",\"source\":\"%s\"", ctx->source);
-
-    } else {
-        p = ngx_cpymem(p, ",\"source\":null", sizeof(",\"source\":null") - 1);
-    }
+    p = ngx_http_affiliate_bool(p, ",\"unique\":",
+                                ngx_http_affiliate_bools[ctx->unique]);
+    p = ngx_http_affiliate_name(p, ",\"cookie\":", ctx->cookie);
+    p = ngx_http_affiliate_name(p, ",\"source\":", ctx->source);
 
     p = ngx_http_affiliate_field(p, end + NGX_HTTP_AFFILIATE_ORDER_OUT,
                                  ",\"order_id\":",
@@ -541,12 +648,23 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
                                  ",\"currency\":", s.len ? &s : NULL,
                                  8, &truncated);
 
-    p = ngx_sprintf(p, ",\"attributed\":%s,\"duplicate\":%s",
-                    ngx_http_affiliate_bools[ctx->attributed],
-                    ngx_http_affiliate_bools[ctx->duplicate]);
+    p = ngx_http_affiliate_bool(p, ",\"attributed\":",
+                                ngx_http_affiliate_bools[ctx->attributed]);
+    p = ngx_http_affiliate_bool(p, ",\"duplicate\":",
+                                ngx_http_affiliate_bools[ctx->duplicate]);
 
-    p = ngx_sprintf(p, ",\"truncated\":%s,\"seq\":%uL}\n",
-                    truncated ? "true" : "false", seq);
+    if (truncated) {
+        p = ngx_cpymem(p, ",\"truncated\":true",
+                       sizeof(",\"truncated\":true") - 1);
+
+    } else {
+        p = ngx_cpymem(p, ",\"truncated\":false",
+                       sizeof(",\"truncated\":false") - 1);
+    }
+
+    p = ngx_http_affiliate_uint(p, ",\"seq\":", seq);
+    *p++ = '}';
+    *p++ = '\n';
 
     return p - buf;
 }

@@ -168,8 +168,12 @@ sub max_age {
         . 'records clicks');
     for my $rec ($u->records('aff.log')) {
         ok(exists $rec->{$_}, "click record has field $_")
-            for qw(rule bot bot_reason unique cookie source order_id amount
-                   currency attributed duplicate);
+            for qw(bot unique truncated seq);
+        # absent means null: a link click by a person has no rule,
+        # bot_reason nor conversion fields
+        ok(!defined $rec->{$_}, "click record: $_ null")
+            for qw(rule bot_reason source order_id amount currency
+                   attributed duplicate);
     }
     my $s = $u->status_json;
     is($s->{clicks}, 2, 'status: clicks 2');
