@@ -277,7 +277,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t                           len, len2, i;
     uint64_t                         units, frac;
     ngx_int_t                        amount_ok;
-    ngx_uint_t                       known_f4;
+    ngx_uint_t                       known_fz4;
     uint32_t                         code;
     ngx_str_t                        args, s;
     ngx_uint_t                       ctl, n;
@@ -349,15 +349,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_signed_part(&args, tmp, &len);
 
     /*
-     * Known finding F4: the module drops empty parameters before the
+     * Known finding FZ4: the module drops empty parameters before the
      * first non-empty one ("&a=1" signs "a=1", the docs "&a=1") and
      * one after a final '&' ("a=1&&sig=.." is fine, "sig=..&a=1&" signs
      * "a=1").  It fails closed: the sender's signature is refused.
      */
 
-    known_f4 = !fz_strict && len && (tmp[0] == '&' || tmp[len - 1] == '&');
+    known_fz4 = !fz_strict && len
+                && (tmp[0] == '&' || tmp[len - 1] == '&');
 
-    if (known_f4) {
+    if (known_fz4) {
         s.data = tmp;
         s.len = len;
         fz_no_empty(&s, tmp2, &len);
@@ -380,7 +381,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_same_param(&args, "key", &a.key, tmp);
 
     /*
-     * Known finding F3: without an amount parameter the check computes
+     * Known finding FZ3: without an amount parameter the check computes
      * NULL + 0, undefined behaviour that UBSan reports
      * (crashes-found/conversion-null-amount).
      */
@@ -478,7 +479,8 @@ auth:
 
     /* the right key or signature passes; one changed byte does not */
 
-    if (!(ctl & 3) || (a.key.len && !(ctl & 2)) || (known_f4 && !a.key.len))
+    if (!(ctl & 3) || (a.key.len && !(ctl & 2))
+        || (known_fz4 && !a.key.len))
     {
         goto done;
     }

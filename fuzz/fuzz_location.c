@@ -189,7 +189,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_check_dest(&f[0], &dest);
 
     /*
-     * Known finding F1: a query that ends with a '?' other than its
+     * Known finding FZ1: a query that ends with a '?' other than its
      * first ("?q=why?") gets click_id glued to that '?', inside the
      * last parameter's value (crashes-found/location-trailing-qmark).
      */
