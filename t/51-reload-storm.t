@@ -49,7 +49,8 @@ my $t = Aff->new(workers => $WORKERS, http => $http, files => $files,
 my $dir = $t->dir;
 chmod 0600, "$dir/secret", "$dir/postback.key";
 # a reload while geo.mmdb is broken is refused (nginx -t would fail)
-$t->allow_log(qr/\[emerg\].*affiliate_geoip: MMDB_open\(".*geo\.mmdb"\) failed/);
+$t->allow_log(
+    qr/\[emerg\].*affiliate_geoip: MMDB_open\(".*geo\.mmdb"\) failed/);
 
 for my $v (qw(v1 v2)) {
     mkmmdb('const', "$dir/$v.mmdb", '--value', $v);
@@ -248,12 +249,13 @@ my $storm = sub {
             {
                 my $off = length $t->error_log;
                 put_geo($bad->[1]);
-                if ($t->wait_for(sub { all_workers_logged($off,
-                        qr/MMDB_open\(".*geo\.mmdb"\) failed: .*keeping/) }, 10))
+                my $re = qr/MMDB_open\(".*geo\.mmdb"\) failed: .*keeping/;
+                if ($t->wait_for(sub { all_workers_logged($off, $re) }, 10))
                 {
                     $geo_ok{errors}++;
                 } else {
-                    push @geo_fail, "$bad->[0]: no error logged by every worker";
+                    push @geo_fail,
+                        "$bad->[0]: no error logged by every worker";
                 }
                 my @a = map { geo_answer() } 1 .. 10;
                 if (grep { $_ ne "ZZ|$value|64512" } @a) {
@@ -366,7 +368,7 @@ my @geo_null = grep { $_->{type} eq 'click' && ($_->{country} // '') ne 'ZZ' }
 is(scalar @geo_null, 0, 'every click has its country (the database never '
                         . 'went missing)');
 
-# --- figures at the end --------------------------------------------------------
+# --- figures at the end ---------------------------------------------------
 
 my $f_end = figures();
 show('start', $f_start);

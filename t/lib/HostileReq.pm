@@ -60,7 +60,8 @@ our @LINKS = (
      . 'BR:https://shop.brand.example/br'],
     ['deep/path', 'https://go.brand.example/deep?', 'dora',
      'Gr' . "\xc3\xbc\xc3\x9f" . 'e "q" \\b'],
-    ["caf\xc3\xa9", 'https://shop.example/cafe', "\xc3\xa9mile", "\xc3\xa9t\xc3\xa9"],
+    ["caf\xc3\xa9", 'https://shop.example/cafe', "\xc3\xa9mile",
+     "\xc3\xa9t\xc3\xa9"],
     ['pct%41', 'https://shop.example/pct', 'pam', 'p%q&r=s'],
     ['L' x 128, 'https://shop.example/long', 'lou', 'long'],
     ['amp', 'https://shop.example/amp?a=1&', 'amy', 'a b'],
@@ -296,12 +297,14 @@ sub flip_case {
 my @UA = (
     'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) '
         . 'Chrome/124.0 Safari/537.36',
-    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15'
-        . ' (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) '
+        . 'AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 '
+        . 'Mobile/15E148 Safari/604.1',
     'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 '
         . 'Firefox/125.0',
     'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)',
-    'facebookexternalhit/1.1', 'WhatsApp/2.23.20.0', 'TelegramBot (like TwitterBot)',
+    'facebookexternalhit/1.1', 'WhatsApp/2.23.20.0',
+    'TelegramBot (like TwitterBot)',
     'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
     'HeadlessChrome/124', 'python-requests/2.31.0', 'curl/8.5.0',
     'MyMonitor/1.0', 'Wget/1.21', 'Mozilla/5.0 (compatible; crawler)',
@@ -317,7 +320,8 @@ sub user_agent {
         3,  sub { ('x' x (505 + int rand 10)) . 'Googlebot' },
         2,  sub { "\xc3\xa9\xe2\x82\xac" x (100 + int rand 200) },
         2,  sub { "\xff\xfe" x (100 + int rand 300) },
-        4,  sub { rand_str(1 + int rand 40, join '', map { chr } 0x20 .. 0x7e) },
+        4,  sub { rand_str(1 + int rand 40,
+                           join '', map { chr } 0x20 .. 0x7e) },
         3,  sub { join('', map { chr(1 + int rand 255) } 1 .. 1 + int rand 60)
                   =~ s/[\r\n]//gr },
     );
@@ -395,7 +399,8 @@ sub aff_cookie {
         5,  sub { substr($v, 0, int rand length $v) },
         5,  "$v.x",
         4,  join('.', ('A' x 26), 1, '', '', ''),
-        4,  sub { join('.', map { rand_str(int rand 30) } 1 .. 1 + int rand 8) },
+        4,  sub { join '.', map { rand_str(int rand 30) }
+                           1 .. 1 + int rand 8 },
         4,  '',
         3,  $v =~ s/\./%2E/gr,
         3,  "\"$v\"",
@@ -435,7 +440,8 @@ sub slug {
     $s = flip_case($s) if chance(0.3);
     $s = pct_some($s, rand 0.6) if chance(0.25);
     $s = mutate_uri($s) if chance(0.35);
-    $s .= wpick(60, '', 5, '/', 5, '//', 5, '?x=1', 5, sub { '?click_id=' . ulid() },
+    $s .= wpick(60, '', 5, '/', 5, '//', 5, '?x=1',
+                5, sub { '?click_id=' . ulid() },
                 5, '#f', 3, ';p=1', 3, '%00', 3, '.', 3, '/..', 3, '%2F',
                 3, sub { '?a=' . ('q' x (int rand 5000)) });
     return $s;
@@ -790,8 +796,9 @@ sub request {
             $payload = $body;
             $r{last} = 1;
         } elsif ($bad_body eq 'te') {
-            push @hdrs, ['Transfer-Encoding', pick('gzip', 'gzip, chunked',
-                                                   'identity', 'chunked, chunked')];
+            push @hdrs, ['Transfer-Encoding',
+                         pick('gzip', 'gzip, chunked', 'identity',
+                              'chunked, chunked')];
             $payload = $body;
             $r{allow}{501} = 1;    # nginx core: unknown Transfer-Encoding
             $r{last} = 1;
@@ -830,36 +837,41 @@ sub request {
 sub raw_request {
     my ($self, $r, $h) = @_;
     my $hl = join '', map { "$_->[0]: $_->[1]\r\n" } @$h;
+    my $host = "Host: localhost\r\n";
+    my $get = "GET /go/summer HTTP/1.1\r\n$host";
     my $v = int rand 22;
-    my $raw;
-    if    ($v == 0)  { $raw = "get /go/summer HTTP/1.1\r\nHost: localhost\r\n\r\n" }
-    elsif ($v == 1)  { $raw = "GET /go/summer\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n" }
-    elsif ($v == 2)  { $raw = "GET /go/su mmer HTTP/1.1\r\nHost: localhost\r\n\r\n" }
-    elsif ($v == 3)  { $raw = "GET /go/" . ('s' x 9000) . " HTTP/1.1\r\nHost: localhost\r\n\r\n" }
-    elsif ($v == 4)  { $raw = "GET /go/summer HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n" }
-    elsif ($v == 5)  { $raw = "GET /go/summer HTTP/1.1\r\nHost: a b\r\n\r\n" }
-    elsif ($v == 6)  { $raw = "GET /go/summer HTTP/1.1\r\nHost: localhost\r\nX: a\x00b\r\n\r\n" }
-    elsif ($v == 7)  { $raw = "GET /go/summer HTTP/1.1\r\nHost: localhost\r\n folded\r\n\r\n" }
-    elsif ($v == 8)  { $raw = "GET /go/summer HTTP/1.1\r\nHost: localhost\r\nNoColon\r\n\r\n" }
-    elsif ($v == 9)  { $raw = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" }
-    elsif ($v == 10) { $raw = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" . ("\x00" x 40) }
-    elsif ($v == 11) { $raw = "GET /go/summer HTTP/1.1\r\nHost: localhost\r\nX-Big: " . ('b' x 9000) . "\r\n\r\n" }
-    elsif ($v == 12) { $raw = "GET /go/%ZZ HTTP/1.1\r\nHost: localhost\r\n$hl\r\n" }
-    elsif ($v == 13) { $raw = "GET go/summer HTTP/1.1\r\nHost: localhost\r\n\r\n" }
-    elsif ($v == 14) { $raw = "GET /go/summer HTTP/9.9\r\nHost: localhost\r\n\r\n"; $r->{allow}{505} = 1 }
-    elsif ($v == 15) { $raw = "GET /go/summer HTTP/1.1 extra\r\nHost: localhost\r\n\r\n" }
-    elsif ($v == 16) { $raw = "GET /go/summer HTTP/1.1\r\nHost: [::1\r\n\r\n" }
-    elsif ($v == 17) { $raw = "GET /go/summer HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab" }
-    elsif ($v == 18) { $raw = "GET /../../etc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n" }
-    elsif ($v == 19) { $raw = "GET /go/\xc3\x28\xff HTTP/1.1\r\nHost: localhost\r\n$hl\r\n" }
-    elsif ($v == 20) {
+    if ($v == 20) {
         # HTTP/0.9: the status endpoint and a plain page only (a click
         # would leave a record without a visible Location)
-        $raw = pick("GET /affiliate/status\r\n", "GET /\r\n");
+        $r->{raw} = pick("GET /affiliate/status\r\n", "GET /\r\n");
         $r->{h09} = 1;
+    } else {
+        $r->{raw} = (
+            "get /go/summer HTTP/1.1\r\n$host\r\n",
+            "GET /go/summer\x01 HTTP/1.1\r\n$host\r\n",
+            "GET /go/su mmer HTTP/1.1\r\n$host\r\n",
+            'GET /go/' . ('s' x 9000) . " HTTP/1.1\r\n$host\r\n",
+            "${get}Host: evil.example\r\n\r\n",
+            "GET /go/summer HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "${get}X: a\x00b\r\n\r\n",
+            "$get folded\r\n\r\n",
+            "${get}NoColon\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" . ("\x00" x 40),
+            "${get}X-Big: " . ('b' x 9000) . "\r\n\r\n",
+            "GET /go/%ZZ HTTP/1.1\r\n$host$hl\r\n",
+            "GET go/summer HTTP/1.1\r\n$host\r\n",
+            "GET /go/summer HTTP/9.9\r\n$host\r\n",
+            "GET /go/summer HTTP/1.1 extra\r\n$host\r\n",
+            "GET /go/summer HTTP/1.1\r\nHost: [::1\r\n\r\n",
+            "${get}Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            "GET /../../etc/passwd HTTP/1.1\r\n$host\r\n",
+            "GET /go/\xc3\x28\xff HTTP/1.1\r\n$host$hl\r\n",
+            undef,
+            "GET http://evil.example/go/summer HTTP/1.1\r\n$host$hl\r\n",
+        )[$v];
+        $r->{allow}{505} = 1 if $v == 14;    # nginx: HTTP/9.9
     }
-    else { $raw = "GET http://evil.example/go/summer HTTP/1.1\r\nHost: localhost\r\n$hl\r\n" }
-    $r->{raw} = $raw;
     $r->{last} = 1;
     $r->{head} = 0;
     $r->{kind} = 'raw';
@@ -986,7 +998,8 @@ sub read_records {
     my @recs;
     for my $k (@kids) {
         waitpid $k->[0], 0;
-        my $got = -e $k->[1] ? retrieve($k->[1]) : [[], ["decoder $k->[0] failed"]];
+        my $got = -e $k->[1] ? retrieve($k->[1])
+                             : [[], ["decoder $k->[0] failed"]];
         unlink $k->[1];
         push @recs, @{ $got->[0] };
         push @prob, @{ $got->[1] };
