@@ -95,7 +95,7 @@ sub stopped_worker {
 # --- B. stopped while formatting, the ring wraps ---------------------------
 {
     my ($t, $g, $w, $w2, $cpid) = stopped_worker(
-        func => 'ngx_http_affiliate_record_format', size => '512k');
+        func => 'ngx_http_affiliate_record_format', size => '1m');
     SKIP: {
         skip 'gdb could not stop the worker', 1 unless $w2;
         sleep 1.5;    # longer than the stall limit
@@ -145,7 +145,7 @@ sub stopped_worker {
 # --- C. stopped after it began copying: quarantine -------------------------
 for my $how ('release', 'kill') {
     my ($t, $g, $w, $w2, $cpid) = stopped_worker(
-        func => 'ngx_http_affiliate_ring_publish', size => '512k',
+        func => 'ngx_http_affiliate_ring_publish', size => '1m',
         kill => $how eq 'kill');
     my $p = $how eq 'kill' ? 'D' : 'C';
     SKIP: {
