@@ -11,13 +11,20 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
-#include <openssl/params.h>
 
 
 #define NGX_HTTP_AFFILIATE_HMAC_LEN     32
 #define NGX_HTTP_AFFILIATE_SIG_LEN      43      /* base64url of 32 bytes */
 #define NGX_HTTP_AFFILIATE_VISITOR_LEN  16      /* 64 bits in hex */
+#define NGX_HTTP_AFFILIATE_HMAC_BLOCK   64      /* SHA-256's block */
+
+
+/* HMAC-SHA256 with a key: its pads' digest states, and a context to work */
+typedef struct {
+    EVP_MD_CTX                      *inner;
+    EVP_MD_CTX                      *outer;
+    EVP_MD_CTX                      *work;
+} ngx_http_affiliate_mac_t;
 
 
 static ngx_int_t ngx_http_affiliate_cookie_sign(
@@ -258,14 +265,28 @@ invalid:
 }
 
 
+/*
+ * HMAC-SHA256 (RFC 2104) from precomputed states: the digests of the
+ * key's inner and outer pads are made once at configuration time; a
+ * request copies them (EVP_MD_CTX_copy_ex) and hashes its data and the
+ * inner digest.  EVP_MAC_init() redoes more per call; the low-level
+ * SHA256_* API is deprecated in OpenSSL 3.
+ */
+
 ngx_int_t
 ngx_http_affiliate_hmac(void *mac, u_char *data, size_t len, u_char *out)
 {
-    size_t  outl;
+    ngx_http_affiliate_mac_t *m = mac;
 
-    if (EVP_MAC_init(mac, NULL, 0, NULL) != 1
-        || EVP_MAC_update(mac, data, len) != 1
-        || EVP_MAC_final(mac, out, &outl, NGX_HTTP_AFFILIATE_HMAC_LEN) != 1)
+    u_char        ih[NGX_HTTP_AFFILIATE_HMAC_LEN];
+    unsigned int  n;
+
+    if (EVP_MD_CTX_copy_ex(m->work, m->inner) != 1
+        || EVP_DigestUpdate(m->work, data, len) != 1
+        || EVP_DigestFinal_ex(m->work, ih, &n) != 1
+        || EVP_MD_CTX_copy_ex(m->work, m->outer) != 1
+        || EVP_DigestUpdate(m->work, ih, sizeof(ih)) != 1
+        || EVP_DigestFinal_ex(m->work, out, &n) != 1)
     {
         return NGX_ERROR;
     }
@@ -277,47 +298,99 @@ ngx_http_affiliate_hmac(void *mac, u_char *data, size_t len, u_char *out)
 void *
 ngx_http_affiliate_mac_new(ngx_conf_t *cf, ngx_str_t *key)
 {
-    EVP_MAC             *mac;
-    OSSL_PARAM           params[2];
-    EVP_MAC_CTX         *ctx;
-    ngx_pool_cleanup_t  *cln;
+    EVP_MD                    *md;
+    ngx_uint_t                 i;
+    unsigned int               n;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_affiliate_mac_t  *m;
+    u_char                     k[NGX_HTTP_AFFILIATE_HMAC_BLOCK];
+    u_char                     pad[NGX_HTTP_AFFILIATE_HMAC_BLOCK];
+
+    m = ngx_pcalloc(cf->pool, sizeof(ngx_http_affiliate_mac_t));
+    if (m == NULL) {
+        return NULL;
+    }
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
         return NULL;
     }
 
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac == NULL) {
-        return NULL;
-    }
-
-    ctx = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);
-
-    if (ctx == NULL) {
-        return NULL;
-    }
-
     cln->handler = ngx_http_affiliate_mac_free;
-    cln->data = ctx;
+    cln->data = m;
 
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *) "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-
-    if (EVP_MAC_init(ctx, key->data, key->len, params) != 1) {
+    md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (md == NULL) {
         return NULL;
     }
 
-    return ctx;
+    m->inner = EVP_MD_CTX_new();
+    m->outer = EVP_MD_CTX_new();
+    m->work = EVP_MD_CTX_new();
+
+    if (m->inner == NULL || m->outer == NULL || m->work == NULL) {
+        EVP_MD_free(md);
+        return NULL;
+    }
+
+    /* a key longer than a block is replaced by its digest (RFC 2104) */
+
+    ngx_memzero(k, sizeof(k));
+
+    if (key->len > sizeof(k)) {
+        if (EVP_Digest(key->data, key->len, k, &n, md, NULL) != 1) {
+            EVP_MD_free(md);
+            return NULL;
+        }
+
+    } else {
+        ngx_memcpy(k, key->data, key->len);
+    }
+
+    for (i = 0; i < sizeof(pad); i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+
+    if (EVP_DigestInit_ex2(m->inner, md, NULL) != 1
+        || EVP_DigestUpdate(m->inner, pad, sizeof(pad)) != 1)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < sizeof(pad); i++) {
+        pad[i] = k[i] ^ 0x5c;
+    }
+
+    if (EVP_DigestInit_ex2(m->outer, md, NULL) != 1
+        || EVP_DigestUpdate(m->outer, pad, sizeof(pad)) != 1)
+    {
+        goto failed;
+    }
+
+    EVP_MD_free(md);
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+
+    return m;
+
+failed:
+
+    EVP_MD_free(md);
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+
+    return NULL;
 }
 
 
 static void
 ngx_http_affiliate_mac_free(void *data)
 {
-    EVP_MAC_CTX_free(data);
+    ngx_http_affiliate_mac_t *m = data;
+
+    EVP_MD_CTX_free(m->inner);
+    EVP_MD_CTX_free(m->outer);
+    EVP_MD_CTX_free(m->work);
 }
 
 
