@@ -94,7 +94,6 @@ asan:
 	@bash scripts/build-asan.sh
 
 test-asan: asan
-	@sh scripts/deps.sh asan
 	AFF_NGINX=$(BUILD)/asan/nginx AFF_MODULE=static prove -j$(PROVE_JOBS) -r t/
 
 test-valgrind: all

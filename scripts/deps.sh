@@ -9,7 +9,8 @@ case "$1" in
 test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb chromium prometheus" ;;
 bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
 # build-asan.sh: clang, apt-get source (dpkg-dev); test-valgrind: valgrind
-asan)  pkgs="$pkgs clang dpkg-dev mmdb-bin libmaxmind-db-writer-perl gdb" ;;
+asan)  pkgs="$pkgs clang libclang-rt-14-dev llvm-14 dpkg-dev"
+       pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb" ;;
 valgrind) pkgs="$pkgs valgrind mmdb-bin libmaxmind-db-writer-perl" ;;
 # fuzz/build.sh: clang 14 with libFuzzer, apt-get source (dpkg-dev)
 fuzz)  pkgs="$pkgs clang-14 libclang-rt-14-dev dpkg-dev binutils" ;;
