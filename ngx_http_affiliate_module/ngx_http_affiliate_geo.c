@@ -27,6 +27,23 @@
 /* components of an explicit data path */
 #define NGX_HTTP_AFFILIATE_GEO_DEPTH     16
 
+/*
+ * A worker keeps the fields of the database records it read last, by the
+ * record's offset: MMDB_aget_value() walks the record's maps again for
+ * every path, the tree lookup that finds the offset costs much less.
+ */
+#define NGX_HTTP_AFFILIATE_GEO_CACHE     1024       /* entries, a power of 2 */
+#define NGX_HTTP_AFFILIATE_GEO_CACHE_STR 62         /* bytes a string */
+
+
+typedef struct {
+    uint32_t                         key;         /* offset + 1, 0: free */
+    uint32_t                         asn;
+    u_char                           len[NGX_HTTP_AFFILIATE_GEO_ASN];
+    u_char                           str[NGX_HTTP_AFFILIATE_GEO_ASN]
+                                        [NGX_HTTP_AFFILIATE_GEO_CACHE_STR];
+} ngx_http_affiliate_geo_cached_t;
+
 
 /* a NULL-terminated MMDB_aget_value() path */
 typedef const char *const  *ngx_http_affiliate_geo_path_t;
@@ -48,6 +65,9 @@ typedef struct {
     unsigned                         stat_failed:1;
 
     ngx_event_t                      event;       /* per worker */
+
+    /* per worker; emptied whenever mmdb changes */
+    ngx_http_affiliate_geo_cached_t *cache;
 } ngx_http_affiliate_geo_db_t;
 
 
@@ -60,6 +80,9 @@ typedef struct {
 static ngx_int_t ngx_http_affiliate_geo_addr(ngx_http_request_t *r,
     ngx_http_affiliate_geo_main_conf_t *gmcf, ngx_sockaddr_t *addr,
     struct sockaddr **sap);
+static void ngx_http_affiliate_geo_entry(ngx_http_request_t *r,
+    ngx_http_affiliate_geo_db_t *db, MMDB_entry_s *entry, ngx_str_t *s,
+    uint32_t *asn);
 static ngx_int_t ngx_http_affiliate_geo_string(ngx_http_request_t *r,
     ngx_http_affiliate_geo_db_t *db, MMDB_entry_s *entry, ngx_uint_t field,
     ngx_str_t *s);
@@ -220,8 +243,9 @@ ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
     int                                  rc;
     size_t                               len;
     u_char                              *p;
-    uint32_t                             asn;
+    uint32_t                             asn, n;
     ngx_str_t                            found[3];  /* the strings */
+    ngx_str_t                            s[3];
     ngx_uint_t                           i, f, want;
     ngx_sockaddr_t                       addr;
     struct sockaddr                     *sa;
@@ -273,22 +297,18 @@ ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
             continue;
         }
 
+        ngx_http_affiliate_geo_entry(r, db, &res.entry, s, &n);
+
         for (f = 0; f < NGX_HTTP_AFFILIATE_GEO_ASN; f++) {
-            if ((want & (1 << f))
-                && ngx_http_affiliate_geo_string(r, db, &res.entry, f,
-                                                 &found[f])
-                   == NGX_OK)
-            {
+            if ((want & (1 << f)) && s[f].len) {
+                found[f] = s[f];
                 want &= ~(1 << f);
             }
         }
 
-        if (want & (1 << NGX_HTTP_AFFILIATE_GEO_ASN)) {
-            asn = ngx_http_affiliate_geo_number(r, db, &res.entry);
-
-            if (asn) {
-                want &= ~(1 << NGX_HTTP_AFFILIATE_GEO_ASN);
-            }
+        if ((want & (1 << NGX_HTTP_AFFILIATE_GEO_ASN)) && n) {
+            asn = n;
+            want &= ~(1 << NGX_HTTP_AFFILIATE_GEO_ASN);
         }
     }
 
@@ -302,7 +322,8 @@ ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
 
     /*
      * the strings point into the mapped databases, which auto_reload may
-     * unmap before the request ends: one copy for all of them
+     * unmap before the request ends, or into the worker's cache, which the
+     * next lookup may overwrite: one copy for all of them
      */
 
     len = found[NGX_HTTP_AFFILIATE_GEO_COUNTRY].len
@@ -436,6 +457,67 @@ ngx_http_affiliate_geo_addr(ngx_http_request_t *r,
     *sap = sa;
 
     return NGX_OK;
+}
+
+
+/*
+ * The string fields (length 0: not found) and the ASN (0: not found) of
+ * a database record, from the worker's cache or read and then cached.
+ */
+
+static void
+ngx_http_affiliate_geo_entry(ngx_http_request_t *r,
+    ngx_http_affiliate_geo_db_t *db, MMDB_entry_s *entry, ngx_str_t *s,
+    uint32_t *asn)
+{
+    ngx_uint_t                        f, i;
+    ngx_http_affiliate_geo_cached_t  *c;
+
+    c = NULL;
+
+    if (db->cache) {
+        i = ((entry->offset * 2654435761u) >> 12)
+            & (NGX_HTTP_AFFILIATE_GEO_CACHE - 1);
+        c = &db->cache[i];
+
+        if (c->key == entry->offset + 1) {
+            for (f = 0; f < NGX_HTTP_AFFILIATE_GEO_ASN; f++) {
+                s[f].len = c->len[f];
+                s[f].data = c->str[f];
+            }
+
+            *asn = c->asn;
+            return;
+        }
+    }
+
+    for (f = 0; f < NGX_HTTP_AFFILIATE_GEO_ASN; f++) {
+        if (ngx_http_affiliate_geo_string(r, db, entry, f, &s[f]) != NGX_OK) {
+            s[f].len = 0;
+        }
+    }
+
+    *asn = ngx_http_affiliate_geo_number(r, db, entry);
+
+    if (c == NULL) {
+        return;
+    }
+
+    /* a record with a longer string is read every time */
+
+    for (f = 0; f < NGX_HTTP_AFFILIATE_GEO_ASN; f++) {
+        if (s[f].len > NGX_HTTP_AFFILIATE_GEO_CACHE_STR) {
+            return;
+        }
+    }
+
+    for (f = 0; f < NGX_HTTP_AFFILIATE_GEO_ASN; f++) {
+        c->len[f] = (u_char) s[f].len;
+        ngx_memcpy(c->str[f], s[f].data, s[f].len);
+    }
+
+    c->asn = *asn;
+    c->key = entry->offset + 1;
 }
 
 
@@ -731,6 +813,13 @@ ngx_http_affiliate_geo_reload(ngx_http_affiliate_geo_db_t *db, ngx_log_t *log)
 
     old = db->mmdb;
     db->mmdb = mmdb;
+
+    /* the cache holds the old database's records, by their offsets */
+
+    if (db->cache) {
+        ngx_memzero(db->cache, NGX_HTTP_AFFILIATE_GEO_CACHE
+                               * sizeof(ngx_http_affiliate_geo_cached_t));
+    }
 
     MMDB_close(old);
     ngx_free(old);
@@ -1110,6 +1199,12 @@ ngx_http_affiliate_geo_init_process(ngx_cycle_t *cycle)
     db = gmcf->dbs->elts;
 
     for (i = 0; i < gmcf->dbs->nelts; i++) {
+
+        /* without memory for it, lookups go uncached */
+
+        db[i]->cache = ngx_pcalloc(cycle->pool,
+                                   NGX_HTTP_AFFILIATE_GEO_CACHE
+                                   * sizeof(ngx_http_affiliate_geo_cached_t));
 
         if (db[i]->auto_reload == 0) {
             continue;
