@@ -238,10 +238,12 @@ ngx_http_affiliate_bot_ua(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * A speculative navigation (Speculation Rules prefetch or prerender):
- * "Sec-Purpose: prefetch" or "prefetch;prerender" with
- * "Sec-Fetch-Mode: navigate".  A <link rel=prefetch> is not one: its
- * mode is no-cors, and no-store already makes the click come back.
+ * A speculative request: "Sec-Purpose: prefetch" (or prefetch;prerender).
+ * Speculation Rules send it with "Sec-Fetch-Mode: navigate": the browser
+ * would keep our redirect and the person's click would never reach us.
+ * <link rel=prefetch> sends it with no-cors: its redirect is no-store and
+ * never reused, but it makes the browser fetch the shop's page with a bot
+ * click id.  Both are declined.
  */
 
 ngx_uint_t
@@ -249,10 +251,7 @@ ngx_http_affiliate_speculative(ngx_http_request_t *r)
 {
     return ngx_http_affiliate_header_has(r, "Sec-Purpose",
                                          sizeof("Sec-Purpose") - 1,
-                                         "prefetch")
-           && ngx_http_affiliate_header_has(r, "Sec-Fetch-Mode",
-                                            sizeof("Sec-Fetch-Mode") - 1,
-                                            "navigate");
+                                         "prefetch");
 }
 
 

@@ -472,6 +472,13 @@ ngx_http_affiliate_set_location(ngx_http_request_t *r, ngx_str_t *location)
 }
 
 
+/*
+ * A plain response header.  Cache-Control goes here too, not into
+ * r->headers_out.cache_control: nginx's "expires" would then replace
+ * our no-store with max-age; as it is, it adds a second header and
+ * browsers honour no-store (t/41-chromium.t).
+ */
+
 ngx_table_elt_t *
 ngx_http_affiliate_add_header(ngx_http_request_t *r, char *key,
     ngx_str_t *value)

@@ -17,8 +17,8 @@
 #            never reaches nginx, the follower lands with the click id of
 #            a bot record and no cookie, the order is not attributed.
 #            This is why the module declines speculative navigations.
-#   lp       <link rel=prefetch href=/go/lp>: the prefetch gets its
-#            redirect (no-cors, a bot record); no-store makes the click
+#   lp       <link rel=prefetch href=/go/lp>: the prefetch is declined
+#            too (no-cors, 503, a bot record); no-store makes the click
 #            come back to nginx.
 #   lpexp    the same where "expires 1h" adds a second Cache-Control
 #            (max-age=3600): no-store still wins in Chromium.
@@ -229,7 +229,7 @@ sub run_case {
     my ($name, $kind, $loc, $from, $eager, $quick) = @_;
     my $ahead = ($eager // 'immediate') eq 'immediate';
     my $origin = $from eq 'same' ? $BASE : $OTHER;
-    my $declined = $loc ne 'off' && $kind ne 'link';
+    my $declined = $loc ne 'off';
     # Chromium prerenders same-site pages only (but fetches a cross-site
     # one ahead all the same)
     my $prerenders = $kind eq 'prerender' && $from eq 'same' && !$declined;
@@ -279,9 +279,12 @@ sub run_case {
         $tm{speculative} = time - $t0;
         if ($kind eq 'link') {
             # no Preload events for <link rel=prefetch>: its end is the
-            # redirect followed to the shop
-            ok($br->wait_for(sub { hits($shop) >= 1 }, $TIMEOUT),
-                "$name: the prefetch followed the redirect to the shop");
+            # 503 when declined, else the redirect followed to the shop
+            ok($declined
+               ? $br->wait_for(sub { responses($p, qr{/\Q$name\E$}) },
+                               $TIMEOUT)
+               : $br->wait_for(sub { hits($shop) >= 1 }, $TIMEOUT),
+                "$name: the prefetch got its answer");
         } else {
             ok($br->wait_for(sub { $verdict = $status->($FINAL) },
                 $TIMEOUT), "$name: Chromium finished the $kind");
