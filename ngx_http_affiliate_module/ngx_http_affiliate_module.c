@@ -797,8 +797,9 @@ ngx_http_affiliate_zone_size(ngx_conf_t *cf, ngx_str_t *value,
 
 
 /*
- * clicks=, unique=, orders=: each table holds at least TABLE_MIN
- * entries, and together they leave half the minimum zone to the ring.
+ * The recent-key tables: each holds at least TABLE_MIN entries (a
+ * default share too small for that is raised to it), and together they
+ * leave half the minimum zone to the ring.
  * Every value is at most the zone size before it is subtracted from
  * what is left, so no sum can overflow.
  */
@@ -818,7 +819,8 @@ ngx_http_affiliate_zone_tables(ngx_conf_t *cf,
 
     for (k = 0; t[k].name.len; k++) {
         sp = (size_t *) ((u_char *) zone + t[k].offset);
-        *sp = size / t[k].share;
+        *sp = ngx_max(size / t[k].share,
+                      NGX_HTTP_AFFILIATE_TABLE_MIN * t[k].entry);
         ngx_str_null(&given[k]);
     }
 
