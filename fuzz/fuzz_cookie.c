@@ -100,12 +100,16 @@ fz_get(ngx_pool_t *pool, u_char *header, size_t len,
 
     h = ngx_pcalloc(pool, sizeof(ngx_table_elt_t));
     ngx_str_set(&h->key, "Cookie");
-    h->value.data = ngx_pnalloc(pool, len ? len : 1);
+    /* nginx ends every header value with a NUL; its parsers rely on it */
+
+    h->value.data = ngx_pnalloc(pool, len + 1);
     h->value.len = len;
 
     if (len) {
         ngx_memcpy(h->value.data, header, len);
     }
+
+    h->value.data[len] = '\0';
 
 #if (nginx_version >= 1023000)
     h->next = NULL;

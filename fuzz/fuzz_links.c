@@ -9,8 +9,10 @@
  * line of the file, field for field, within the documented limits
  * (slug 1-128 bytes without whitespace or control bytes, creator 1-64
  * and campaign 1-128 bytes without control bytes, a checked destination,
- * geo entries that spell the fifth field back), one link per content
- * line, each found again by its slug in any letter case.
+ * options name=value with at most one geo= whose entries spell it back,
+ * checked variant and expired destinations, printable app links, a
+ * redirect status), one link per content line, each found again by its
+ * slug in any letter case.
  */
 
 
@@ -27,7 +29,7 @@
 
 
 typedef struct {
-    ngx_str_t   f[5];
+    ngx_str_t   f[NGX_HTTP_AFFILIATE_FIELDS_MAX];
     ngx_uint_t  nf;
 } fz_line_t;
 
@@ -104,9 +106,43 @@ fz_check_geo(ngx_http_affiliate_link_t *link, ngx_str_t *geo)
 }
 
 
+/* a destination of an option: checked as the main one */
+
+static void
+fz_check_opt_dest(ngx_http_affiliate_dest_t *d, ngx_uint_t app)
+{
+    ngx_str_t   url;
+    ngx_uint_t  i;
+
+    url.data = d->data;
+    url.len = d->len;
+
+    if (app && !(d->len > 7
+                 && (ngx_strncasecmp(d->data, (u_char *) "http://", 7) == 0
+                     || ngx_strncasecmp(d->data, (u_char *) "https://", 8)
+                        == 0)))
+    {
+        /* an app link: printable, no backslash, no space */
+
+        for (i = 0; i < d->len; i++) {
+            fz_assert(d->data[i] > 0x20 && d->data[i] < 0x7f
+                      && d->data[i] != '\\',
+                      "app link byte 0x%02x", d->data[i]);
+        }
+
+        return;
+    }
+
+    fz_check_dest(&url, d);
+}
+
+
 static void
 fz_check_link(ngx_http_affiliate_link_t *link, fz_line_t *ln)
 {
+    ngx_uint_t                       i, geo;
+    ngx_http_affiliate_link_opts_t  *o;
+
     fz_same(&link->creator, &ln->f[2], "creator");
     fz_same(&link->campaign, &ln->f[3], "campaign");
 
@@ -117,15 +153,60 @@ fz_check_link(ngx_http_affiliate_link_t *link, fz_line_t *ln)
 
     fz_check_dest(&ln->f[1], &link->dest);
 
-    if (ln->nf == 5) {
-        fz_assert(ln->f[4].len >= 4
-                  && ngx_strncmp(ln->f[4].data, "geo=", 4) == 0,
-                  "a fifth field that is not geo= was accepted");
-        fz_check_geo(link, &ln->f[4]);
+    /* options: name=value, geo= at most once */
+
+    geo = 0;
+
+    for (i = 4; i < ln->nf; i++) {
+        fz_assert(memchr(ln->f[i].data, '=', ln->f[i].len) != NULL,
+                  "an option without '=' was accepted: %s",
+                  fz_show(ln->f[i].data, ln->f[i].len));
+
+        if (ln->f[i].len >= 4 && ngx_strncmp(ln->f[i].data, "geo=", 4) == 0)
+        {
+            fz_assert(geo == 0, "two geo= accepted");
+            geo = i;
+        }
+    }
+
+    if (geo) {
+        fz_check_geo(link, &ln->f[geo]);
 
     } else {
         fz_assert(link->ngeo == 0 && link->geo == NULL, "geo without field");
     }
+
+    o = link->opts;
+
+    if (o == NULL) {
+        return;
+    }
+
+    for (i = 0; i < o->nvariants; i++) {
+        fz_check_opt_dest(&o->variants[i].dest, 0);
+        fz_assert(i == 0 || o->variants[i].upto > o->variants[i - 1].upto,
+                  "variant weights do not add up");
+    }
+
+    fz_assert(o->nvariants == 0
+              || o->variants[o->nvariants - 1].upto == o->total,
+              "variant weights end at %u, total %u",
+              (unsigned) o->variants[o->nvariants - 1].upto,
+              (unsigned) o->total);
+
+    if (o->expired) {
+        fz_check_opt_dest(o->expired, 0);
+    }
+
+    for (i = 0; i < NGX_HTTP_AFFILIATE_NDEVICES; i++) {
+        if (o->device[i]) {
+            fz_check_opt_dest(o->device[i], 1);
+        }
+    }
+
+    fz_assert(o->status == 0 || o->status == 301 || o->status == 302
+              || o->status == 303 || o->status == 307 || o->status == 308,
+              "status %u", (unsigned) o->status);
 }
 
 
@@ -133,6 +214,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     fz_init();
+    fz_module_index();
 
     fz_fd = memfd_create("links", 0);
     if (fz_fd == -1) {
@@ -160,6 +242,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_hash_key_t              *keys;
     ngx_http_affiliate_link_t   *link;
     ngx_http_affiliate_links_t  *links;
+    ngx_http_conf_ctx_t          http_ctx;
+    ngx_http_affiliate_main_conf_t  amcf;
+    void                        *main_conf[1];
 
     if (size > 65536) {
         return -1;
@@ -204,7 +289,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for ( ;; ) {
             tab = memchr(p, '\t', len);
 
-            if (ln->nf < 5) {
+            if (ln->nf < NGX_HTTP_AFFILIATE_FIELDS_MAX) {
                 ln->f[ln->nf].data = p;
                 ln->f[ln->nf].len = tab ? (size_t) (tab - p) : len;
             }
@@ -222,6 +307,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     pool = fz_pool();
     fz_conf(&cf, pool);
+
+    /* app links are listed in the main conf, to be checked later */
+
+    ngx_memzero(&amcf, sizeof(ngx_http_affiliate_main_conf_t));
+    main_conf[0] = &amcf;
+    http_ctx.main_conf = main_conf;
+    cf.ctx = &http_ctx;
 
     path.data = (u_char *) fz_path;
     path.len = ngx_strlen(fz_path);
@@ -245,7 +337,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (i = 0; i < nlines; i++) {
         ln = &lines[i];
 
-        fz_assert(ln->nf == 4 || ln->nf == 5, "line %u with %u fields kept",
+        fz_assert(ln->nf >= 4 && ln->nf <= NGX_HTTP_AFFILIATE_FIELDS_MAX,
+                  "line %u with %u fields kept",
                   (unsigned) i, (unsigned) ln->nf);
 
         fz_same(&keys[i].key, &ln->f[0], "slug");
