@@ -5,8 +5,8 @@
 # nginx runs as one process (master_process off) under callgrind; after a
 # warm-up, N requests to /bare/ and N to the scenario are counted apart
 # (callgrind_control dumps between them).  Prints instructions per request,
-# the ratio to bare, and the scenario's top functions (inclusive of
-# nothing: self cost).  Usage: bench/callgrind.sh [N] [SCENARIO...]
+# the ratio to bare and, with BENCH_TOP=K, the K functions that add most
+# (self cost, bench/cgtop.py).  Usage: bench/callgrind.sh [N] [SCENARIO...]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-2000}
@@ -79,8 +79,9 @@ for s in $scenarios; do
         sleep 0.2
     done
 
-    client /bare/ slugs.txt 500
-    client "$prefix" "$slugs" 500
+    # every client address once: the geo cache is warm, as in a long run
+    client /bare/ slugs.txt 1000
+    client "$prefix" "$slugs" 1000
     callgrind_control -z "$vg" >/dev/null
     client /bare/ slugs.txt "$n"
     dump 1
@@ -89,14 +90,16 @@ for s in $scenarios; do
     kill -TERM "$vg"
     wait "$vg" || true
 
-    b=$(total "$dir/cg.out.1")
-    m=$(total "$dir/cg.out.2")
+    mv "$dir/cg.out.1" "$dir/cg-$s-bare.out"
+    mv "$dir/cg.out.2" "$dir/cg-$s.out"
+    b=$(total "$dir/cg-$s-bare.out")
+    m=$(total "$dir/cg-$s.out")
     echo "$s $b $m $n" | awk '{
         printf "%-12s bare %6.0f instr/req | module %6.0f instr/req | ratio %.3f | +%.0f\n",
                $1, $2 / $4, $3 / $4, $3 / $2, ($3 - $2) / $4 }'
 
     if [ -n "${BENCH_TOP:-}" ]; then
-        callgrind_annotate --threshold=99 "$dir/cg.out.2" \
-            2>/dev/null | sed -n '/^Ir/,$p' | sed -n "3,$((BENCH_TOP + 2))p"
+        python3 "$top/bench/cgtop.py" "$dir/cg-$s.out" "$dir/cg-$s-bare.out" \
+            "$n" "$BENCH_TOP"
     fi
 done

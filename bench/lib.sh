@@ -82,9 +82,9 @@ http {
 END
 }
 
-conf_core() { conf "" "" "$1"; }
+conf_core() { conf "" "" "${1:-}"; }
 
-conf_geo() { conf "affiliate_geoip $dir/city.mmdb;" "" "$1"; }
+conf_geo() { conf "affiliate_geoip $dir/city.mmdb;" "" "${1:-}"; }
 
 # rule + cookie + bot + unique
 conf_attribution() {
@@ -95,7 +95,7 @@ conf_attribution() {
             affiliate_rule \"^/r/(?<slug>l[0-9]+)\$\"
                 https://brand.example/p/\$slug creator=\$slug campaign=bench;
             affiliate_redirect zone=aff;
-        }" "$1"
+        }" "${1:-}"
 }
 
 # the kit in the same server as /bare/, as in diy.conf
@@ -105,7 +105,7 @@ load_module /usr/lib/nginx/modules/ngx_http_geoip2_module.so;
 worker_processes 1;
 error_log $dir/error.log warn;
 pid $dir/nginx.pid;
-$1
+${1:-}
 events { worker_connections 4096; }
 http {
     access_log off;

@@ -1,108 +1,133 @@
 #!/bin/bash
-# The benchmark (not a test): wrk against affiliate_redirect and against a
-# bare "return 302" in the same nginx, same run, one worker, wrk on the
-# other core.  Prints requests/s, worker CPU microseconds per request and
-# the ratios to bare for each scenario.  Usage: bench/run.sh [SECONDS]
+# The benchmark (not a test), docs/benchmark.md: wrk against each scenario
+# and against a bare "return 302" in the same nginx, same run, one worker,
+# wrk on the other core; bare and scenario alternate, twice.  Prints
+# requests/s, the worker's CPU microseconds per request (on-CPU time from
+# /proc/PID/schedstat) and the ratios to bare; then the do-it-yourself kit
+# (../shared/bench-anchors/diy.conf) measured the same way, the cost of the
+# link options path over core, the latency added at 50% and 90% of bare's
+# saturation rate, and the 1M-line link table (bench/big-table.sh, unless
+# BENCH_NO_BIG is set).  Usage: bench/run.sh [SECONDS]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-secs=${1:-5}
+secs=${1:-4}
 export BENCH_DIR=${BENCH_DIR:-/tmp/affiliate-bench}
 dir=$BENCH_DIR
-port=18090
-mkdir -p "$dir/tmp"
+port=${BENCH_PORT:-18090}
+. "$top/bench/lib.sh"
 
 sh "$top/scripts/deps.sh" bench
+bench_data
+kit=yes
+kit_data || kit=no
 
-# 10,000 links, 1,000 client addresses
-awk 'BEGIN { for (i = 0; i < 10000; i++)
-    printf "l%05d\thttps://brand%d.example/p/%d\tc%02d\tk%d\n",
-           i, i % 50, i, i % 100, i % 7 }' > "$dir/links.tsv"
-# and 10,000 links with options: A/B, a cap that is never reached, devices
-awk 'BEGIN { for (i = 0; i < 10000; i++)
-    printf "o%05d\thttps://brand%d.example/p/%d\tc%02d\tk%d\t" \
-           "ab=https://a.example/%d*70,https://b.example/%d*30\t" \
-           "max_clicks=1000000000\tios=https://apps.apple.com/app/id%d\t" \
-           "android=https://play.google.com/store/apps/details?id=x%d\n",
-           i, i % 50, i, i % 100, i % 7, i, i, i, i }' >> "$dir/links.tsv"
-awk 'BEGIN { for (i = 0; i < 10000; i++) printf "l%05d\n", i }' \
-    > "$dir/slugs.txt"
-awk 'BEGIN { for (i = 0; i < 10000; i++) printf "o%05d\n", i }' \
-    > "$dir/slugs-options.txt"
-awk 'BEGIN { srand(7); for (i = 0; i < 1000; i++)
-    printf "%d.%d.%d.%d\n", 1 + int(rand() * 222), int(rand() * 256),
-           int(rand() * 256), 1 + int(rand() * 254) }' > "$dir/ips.txt"
-[ -s "$dir/city.mmdb" ] || perl "$top/t/lib/mkmmdb.pl" city "$dir/city.mmdb" \
-    >/dev/null
+# the worker's on-CPU time in nanoseconds
+cpu_ns() { awk '{ print $1 }' /proc/"$1"/schedstat; }
 
-conf() {    # $1: extra http-level directives, $2: extra locations
-    cat > "$dir/nginx.conf" <<END
-load_module $top/build/ngx_http_affiliate_module.so;
-worker_processes 1;
-error_log $dir/error.log warn;
-pid $dir/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp;
-    set_real_ip_from 127.0.0.1;
-    real_ip_header X-Forwarded-For;
-    affiliate_zone aff:16m caps=1m;
-    affiliate_log $dir/affiliate.log zone=aff flush=1s;
-    affiliate_links $dir/links.tsv;
-    $1
-    server {
-        listen 127.0.0.1:$port;
-        location /bare/ { return 302 https://brand.example/landing; }
-        location /go/ { affiliate_redirect zone=aff; }
-        $2
-    }
-}
-END
-}
-
-measure() {     # $1: location prefix; prints "rps cpu_us_per_request"
-    local w t0 t1 out
-    w=$(pgrep -P "$(cat "$dir/nginx.pid")")
-    t0=$(awk '{print $14 + $15}' /proc/"$w"/stat)
-    out=$(BENCH_PREFIX=$1 BENCH_SLUGS=${BENCH_SLUGS:-slugs.txt} wrk -t1 -c64 -d"${secs}s" -s "$top/bench/wrk.lua" \
-          "http://127.0.0.1:$port/")
-    t1=$(awk '{print $14 + $15}' /proc/"$w"/stat)
-    echo "$out" | awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
-        /^ *[0-9]+ requests in/ { n = $1 }
-        /Requests\/sec/ { r = $2 }
-        END { printf "%.0f %.2f\n", r, t * 1e6 / hz / n }'
-}
-
-scenario() {    # $1: name, $2: prefix; bare and module alternate, twice
-    local b1 b2 m1 m2
+start() {
     /usr/sbin/nginx -p "$dir/" -c "$dir/nginx.conf"
     sleep 0.5
-    measure /bare/ >/dev/null              # warm-up
-    b1=$(measure /bare/); m1=$(measure "$2")
-    b2=$(measure /bare/); m2=$(measure "$2")
-    /usr/sbin/nginx -p "$dir/" -c "$dir/nginx.conf" -s quit
-    sleep 1
+    worker=$(pgrep -P "$(cat "$dir/nginx.pid")")
+}
+
+stop() {
+    /usr/sbin/nginx -p "$dir/" -c "$dir/nginx.conf" -s quit 2>/dev/null
+    while [ -e "$dir/nginx.pid" ]; do sleep 0.1; done
+}
+
+# $1: location prefix, $2: slug file; prints "rps cpu_us_per_request"
+measure() {
+    local t0 t1 out
+    t0=$(cpu_ns "$worker")
+    out=$(BENCH_PREFIX=$1 BENCH_SLUGS=$2 wrk -t1 -c64 -d"${secs}s" \
+          -s "$top/bench/wrk.lua" "http://127.0.0.1:$port/")
+    t1=$(cpu_ns "$worker")
+    echo "$out" | awk -v t=$((t1 - t0)) '
+        /^ *[0-9]+ requests in/ { n = $1 }
+        /Requests\/sec/ { r = $2 }
+        END { printf "%.0f %.2f\n", r, t / 1000 / n }'
+}
+
+# $1: name, $2: prefix, $3: slug file; bare and module alternate, twice
+scenario() {
+    local b1 b2 m1 m2
+    start
+    measure /bare/ slugs.txt >/dev/null              # warm-up
+    measure "$2" "$3" >/dev/null
+    b1=$(measure /bare/ slugs.txt); m1=$(measure "$2" "$3")
+    b2=$(measure /bare/ slugs.txt); m2=$(measure "$2" "$3")
+    stop
     echo "$b1 $b2 $m1 $m2" | awk -v name="$1" '{
         br = ($1 + $3) / 2; bc = ($2 + $4) / 2;
         mr = ($5 + $7) / 2; mc = ($6 + $8) / 2;
-        printf "%-12s bare %6.0f rps %5.2f us/req | module %6.0f rps %5.2f us/req | throughput ratio %.3f, cpu ratio %.3f\n",
-               name, br, bc, mr, mc, mr / br, mc / bc }'
+        printf "%-12s %7.0f %6.2f | %7.0f %6.2f | %5.3f %5.3f\n",
+               name, br, bc, mr, mc, mr / br, mc / bc }' | tee -a "$dir/table"
 }
 
-conf "" ""
-scenario core /go/
-BENCH_SLUGS=slugs-options.txt scenario options /go/
-conf "affiliate_geoip $dir/city.mmdb;" ""
-scenario geo-city /go/
-head -c 48 /dev/urandom | base64 > "$dir/secret.key"
-chmod 600 "$dir/secret.key"
-conf "affiliate_secret $dir/secret.key;
-    affiliate_cookie aff max_age=30d;
-    affiliate_unique 24h;" \
-     "location /r/ {
-            affiliate_rule \"^/r/(?<slug>l[0-9]+)\$\"
-                https://brand.example/p/\$slug creator=\$slug campaign=bench;
-            affiliate_redirect zone=aff;
-        }"
-scenario attribution /r/
+# paced wrk: $1 prefix, $2 connections, $3 seconds
+paced() {
+    BENCH_PREFIX=$1 BENCH_SLUGS=slugs.txt BENCH_DELAY=2 \
+        wrk -t1 -c"$2" -d"$3s" --latency -s "$top/bench/wrk.lua" \
+        "http://127.0.0.1:$port/"
+}
+
+# latency at a paced rate: $1 prefix, $2 rate; prints "rps p50_us p99_us"
+latency() {
+    local c r
+    # each connection waits 2 ms (wrk's delay() counts whole milliseconds)
+    # after an answer: a 1 s trial finds how many connections give the rate
+    c=$(( ($2 * 2 + 500) / 1000 ))
+    r=$(paced "$1" "$c" 1 | awk '/Requests\/sec/ { printf "%d", $2 }')
+    c=$(( r > 0 ? c * $2 / r : c ))
+    c=$(( c < 1 ? 1 : c ))
+    paced "$1" "$c" "$secs" | awk '
+        function us(v) {
+            if (v ~ /us$/) return v + 0;
+            if (v ~ /ms$/) return v * 1000;
+            return v * 1000000 }
+        /^ +50%/ { p50 = us($2) } /^ +99%/ { p99 = us($2) }
+        /Requests\/sec/ { r = $2 }
+        END { printf "%.0f %.0f %.0f\n", r, p50, p99 }'
+}
+
+echo "nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/||'), wrk $(wrk -v 2>&1 \
+    | awk 'NR == 1 { print $2 }'), $(nproc) CPUs, load $(cut -d' ' -f1-3 \
+    /proc/loadavg), ${secs}s per measurement"
+: > "$dir/table"
+echo "scenario        bare rps  us/req |  module  us/req | rps   cpu (ratios to bare)"
+
+conf_core
+scenario core /go/ slugs.txt
+scenario options /go/ slugs-options.txt
+conf_geo
+scenario geo-city /go/ slugs.txt
+conf_attribution
+scenario attribution /r/ slugs.txt
+if [ $kit = yes ]; then
+    conf_kit
+    scenario kit /kit/ slugs.txt
+fi
+
+awk '$1 == "core" { c = $6 - $3 } $1 == "options" { o = $6 - $3 }
+     END { printf "options path: %+.2f us/request over core " \
+                  "(each minus its own bare)\n", o - c }' "$dir/table"
+
+# latency: bare's saturation rate is the mean of the bare columns above
+sat=$(awk '{ s += $2; n++ } END { printf "%d", s / n }' "$dir/table")
+echo "latency (us), paced, bare saturation about $sat rps:"
+echo "load  scenario      rps   p50   p99 | bare rps   p50   p99 | added p50 p99"
+for s in core:/go/ attribution:/r/; do
+    conf_${s%%:*}
+    start
+    for pct in 50 90; do
+        rate=$((sat * pct / 100))
+        b=$(latency /bare/ $rate)
+        m=$(latency "${s#*:}" $rate)
+        echo "$m $b" | awk -v pct=$pct -v name="${s%%:*}" '{
+            printf "%3d%%  %-11s %6d %5d %5d | %8d %5d %5d | %+5d %+5d\n",
+                   pct, name, $1, $2, $3, $4, $5, $6, $2 - $5, $3 - $6 }'
+    done
+    stop
+done
 echo "records written: $(wc -l < "$dir/affiliate.log")"
+[ -n "${BENCH_NO_BIG:-}" ] || bash "$top/bench/big-table.sh"

@@ -32,8 +32,8 @@
  * record's offset: MMDB_aget_value() walks the record's maps again for
  * every path, the tree lookup that finds the offset costs much less.
  */
-#define NGX_HTTP_AFFILIATE_GEO_CACHE     1024       /* entries, a power of 2 */
-#define NGX_HTTP_AFFILIATE_GEO_CACHE_STR 62         /* bytes a string */
+#define NGX_HTTP_AFFILIATE_GEO_CACHE     4096       /* entries, a power of 2 */
+#define NGX_HTTP_AFFILIATE_GEO_CACHE_STR 46         /* bytes a string */
 
 
 typedef struct {
