@@ -18,6 +18,7 @@ port=${BENCH_PORT:-18090}
 
 sh "$top/scripts/deps.sh" bench
 bench_data
+rm -f "$dir/affiliate.log" "$dir/kit.log"
 kit=yes
 kit_data || kit=no
 
@@ -129,5 +130,7 @@ for s in core:/go/ attribution:/r/; do
     done
     stop
 done
-echo "records written: $(wc -l < "$dir/affiliate.log")"
+awk '{ n++; b += length($0) + 1 } END {
+        printf "records written: %d, %.0f bytes on average\n", n, b / n }' \
+    "$dir/affiliate.log"
 [ -n "${BENCH_NO_BIG:-}" ] || bash "$top/bench/big-table.sh"
