@@ -36,93 +36,24 @@ is($ch->[0]->query('SELECT count() FROM system.clusters '
                    . "WHERE cluster = 'affiliate'"), "2\n",
    'cluster "affiliate" has 2 shards');
 
-# --- two nginx nodes ---------------------------------------------------------
-my $links = "a\thttps://shop.example/a\tanna\tsummer\n"
-          . "b\thttps://shop.example/b\tbob\twinter\n"
-          . "c\thttps://shop.example/c\tcarla\tlaunch\n"
-          . "d\thttps://shop.example/d\tanna\tstories\n";
-my %node;
-for my $n (qw(web1 web2)) {
-    $node{$n} = Aff->new(
-        workers => 2,
-        http => <<"EOF",
-    affiliate_node  $n;
-    affiliate_zone  aff:16m;
-    affiliate_log   %%DIR%%/aff.log zone=aff flush=100ms;
-    affiliate_links %%DIR%%/links.tsv;
-    affiliate_postback_key %%DIR%%/postback.key;
-    affiliate_bot_ua "ShipBot";
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /go/ { affiliate_redirect zone=aff; }
-        location /shop/ {
-            affiliate_capture zone=aff creator=ref campaign=cmp;
-            return 200 "page\\n";
-        }
-        location = /conv { affiliate_conversion zone=aff; }
-        location = /affiliate/status { affiliate_status zone=aff; }
-    }
-EOF
-        files => { 'links.tsv' => $links, 'postback.key' => "$KEY\n" });
-    chmod 0600, $node{$n}->dir . '/postback.key';
-    $node{$n}->start;
-}
-
-# --- shippers ------------------------------------------------------------------
+# --- two nginx nodes, one shipper each ---------------------------------------
+my %node = ShipDB::nginx_nodes($KEY);
 my %ship;
 sub start_ship {
     my ($n, @urls) = @_;
-    my $d = $node{$n}->dir;
-    my $pid = fork // die $!;
-    if (!$pid) {
-        open STDERR, '>>', "$d/ship.err";
-        { exec $SHIP, '--clickhouse', join(',', map { $_->http_url } @urls),
-            '--state', "$d/ship", '--batch', 150, '--interval', 0.2,
-            '--grace', 1, '--max-backoff', 1, "$d/aff.log" };
-        POSIX::_exit(127);
-    }
-    $ship{$n} = $pid;
+    $ship{$n} = ShipDB::start_ship($node{$n}, '--clickhouse',
+                                   join(',', map { $_->http_url } @urls));
 }
-sub ship_status {
-    my ($n) = @_;
-    my $f = $node{$n}->dir . '/ship/status.json';
-    open my $fh, '<', $f or return {};
-    local $/;
-    my $t = <$fh>;
-    return eval { decode_json($t) } || {};
-}
+sub ship_status { ShipDB::ship_status($node{$_[0]}) }
 start_ship('web1', $ch->[0], $ch->[1]);
 start_ship('web2', $ch->[1], $ch->[0]);
 
-my $uan = 0;
-sub traffic {
-    my ($n, $total, %o) = @_;
-    return $node{$n}->load(sub {
-        my $i = shift;
-        my $l = (qw(a b c d))[$i % 4];
-        my $ua = $i % 9 == 0 ? 'ShipBot/1.0'
-               : 'Mozilla/5.0 ship/' . ($i % 40);
-        if ($i % 13 == 0) {
-            my ($c, $cp) = $i % 2 ? ('bob', 'winter') : ('dora', 'ig');
-            return ["/shop/x?ref=$c&cmp=$cp", { 'User-Agent' => $ua }];
-        }
-        return ["/go/$l", { 'User-Agent' => $ua }];
-    }, total => $total, concurrency => 4, collect => 1, %o);
-}
-sub click_ids {
-    my ($r) = @_;
-    return grep { defined } map { Aff::click_id($_ // '') }
-        @{ $r->{locations} };
-}
-my $orders = 0;
+sub traffic { ShipDB::traffic($node{$_[0]}, @_[1 .. $#_]) }
 sub postback {
-    my ($n, $cid, $oid, $amount, $cur) = @_;
-    my $q = "/conv?order_id=$oid&amount=$amount&currency=$cur&key=$KEY";
-    $q .= "&click_id=$cid" if defined $cid;
-    my $r = $node{$n}->get($q, { 'User-Agent' => 'shop-backend/1' });
-    $orders++;
-    return $r->{status};
+    my ($n, @a) = @_;
+    return ShipDB::postback($node{$n}, $KEY, @a);
 }
+*click_ids = \&ShipDB::click_ids;
 
 # phase 1: load on both nodes; web1's shipper is killed mid-batch
 my $r1;
@@ -180,28 +111,25 @@ ok($fo > 0, "web2's shipper failed over while its first server was down "
    . "($fo)");
 $ch->[1]->start;
 
+# a synthetic two-node log with the awkward cases (orders on two nodes, no
+# order id, unknown and bot click ids, bad amounts, three currencies)
+my $gen = $node{web2}->dir . '/gen';
+mkdir $gen;
+system('python3', "$FindBin::Bin/lib/ship-gen.py", $gen, 3000, 2, 7, 'gen')
+    == 0 or die 'ship-gen failed';
+for my $g (qw(gen1 gen2)) {
+    system($SHIP, '--clickhouse', $ch->[0]->http_url, '--state',
+           "$gen/st-$g", '--once', "$gen/$g.log") == 0
+        or die "shipping $g failed";
+}
+
 # --- every record once -----------------------------------------------------------
-my %want;
 my @files = (map({ $node{web1}->dir . "/$_" } qw(aff.log.1 aff.log)),
-             $node{web2}->dir . '/aff.log');
-for my $n (qw(web1 web2)) {
-    my @f = grep { /^\Q${\ $node{$n}->dir}\E/ } @files;
-    my $expect = $n eq 'web1' ? 1500 + 800 + 27 + 10 : 1500 + 800 + 15 + 10;
-    $node{$n}->wait_for(sub {
-        my $c = 0;
-        $c += scalar(() = $node{$n}->records($_ =~ s{.*/}{}r)) for @f;
-        $c >= $expect }, 15);
-}
-sleep 0.5;
-for my $f (@files) {
-    open my $fh, '<', $f or die "$f: $!";
-    while (my $line = <$fh>) {
-        my ($id) = $line =~ /"id":"([^"]+)"/;
-        $want{$id}++;
-    }
-}
+             $node{web2}->dir . '/aff.log', "$gen/gen1.log", "$gen/gen2.log");
+sleep 1;                            # flush=100ms: every record is written
+my %want = %{ ShipDB::ids_in(@files) };
 my $total = keys %want;
-ok($total >= 4600, "$total records in the logs");
+ok($total >= 7600, "$total records in the logs");
 is(scalar(grep { $_ > 1 } values %want), 0, 'ids are unique in the logs');
 
 my $end = time + 90;
@@ -236,7 +164,7 @@ my $per_shard = join ' ', map {
 my ($s1, $s2) = split / /, $per_shard;
 ok($s1 > 0 && $s2 > 0, "both shards hold records ($per_shard)");
 my $web1 = 0;
-for my $f (@files[0, 1]) {
+for my $f (grep { m{^\Q${\ $node{web1}->dir}\E/} } @files) {
     open my $fh, '<', $f or die $!;
     $web1++ while <$fh>;
 }
@@ -272,56 +200,16 @@ for my $s (@$ch) {
            "$dir/costs.tsv") == 0 or die 'load-costs failed';
 }
 
-sub canon {
-    my ($v) = @_;
-    return undef if !defined $v || $v eq '\N';
-    return $v unless $v =~ /^-?[0-9]+(\.[0-9]+)?$/;
-    $v =~ s/(\.[0-9]*?)0+$/$1/;
-    $v =~ s/\.$//;
-    $v = '0' if $v eq '-0';
-    return $v;
-}
-
 sub compare {
     my ($by, $view, $what, @opts) = @_;
-    my @keys = split /,/, $by;
-    my $out = `$REPORT --format json --by $by @opts @files`;
-    my $rep = decode_json($out);
-    my (%a, %b);
-    for my $g (@{ $rep->{groups} }) {
-        my $k = join "\x01", map({ $_ // '(null)' } @{ $g->{key} }{@keys}),
-            $g->{currency} // '(null)';
-        $a{$k} = { map { $_ => canon($g->{$_}) } grep { $_ ne 'key' }
-                   keys %$g };
-    }
-    for my $line (split /\n/, $ch->[0]->query(
-            "SELECT * FROM affiliate.$view FORMAT JSONEachRow")) {
-        my $o = decode_json($line);
-        my $k = join "\x01", map({ $_ // '(null)' } @{$o}{@keys}),
-            $o->{currency} // '(null)';
-        $b{$k} = { map { $_ => canon($o->{$_}) } grep { my $f = $_;
-                   !grep { $_ eq $f } @keys } keys %$o };
-    }
-    is(scalar(keys %a), scalar(keys %b), "$what: same groups ("
-       . scalar(keys %a) . ')');
-    my @diff;
-    for my $k (sort keys %a) {
-        if (!$b{$k}) { push @diff, "missing group $k"; next }
-        for my $f (sort keys %{ $a{$k} }) {
-            my ($x, $y) = ($a{$k}{$f}, $b{$k}{$f});
-            push @diff, "$k $f: report " . ($x // 'null') . ', sql '
-                . ($y // 'null')
-                unless (defined $x ? $x : "\0") eq (defined $y ? $y : "\0");
-        }
-    }
-    is(scalar(@diff), 0, "$what: every field equal") or diag join "\n",
-        @diff[0 .. ($#diff > 20 ? 20 : $#diff)];
-    return \%a;
+    my @rows = map { decode_json($_) } split /\n/, $ch->[0]->query(
+        "SELECT * FROM affiliate.$view FORMAT JSONEachRow");
+    return ShipDB::compare_roi($by, [$REPORT, @opts, @files], \@rows, $what);
 }
 
 my $g = compare('creator', 'roi_by_creator', 'by creator, per currency',
                 '--costs', "$dir/costs.tsv");
-ok(scalar(grep { ($_->{conversions} // 0) > 0 } values %$g) >= 3,
+ok(scalar(grep { ($_->{conversions} // 0) > 0 } values %$g) >= 6,
    'the comparison covers groups with conversions');
 compare('campaign', 'roi_by_campaign', 'by campaign',
         '--costs', "$dir/costs.tsv");

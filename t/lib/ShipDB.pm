@@ -3,14 +3,24 @@ package ShipDB;
 # Database servers for the shipping tests, each in its own temp dir on
 # free ports, stopped when the test ends:
 #   my $ch = ShipDB::ClickHouse->cluster(2);   # 2 shards, cluster "affiliate"
-#   $ch->[0]->http_url, ->query($sql), ->stop, ->start
-# As root the servers run as the "clickhouse" system user (setpriv).
-# ClickHouse reads the config of the Debian package's binary
-# (/usr/sbin/clickhouse-server, 18.16 on Debian 12).
+#   $ch->[0]->http_url, ->query($sql), ->multi($file), ->stop, ->start
+#   my $pg = ShipDB::PostgreSQL->new;           # initdb, pg_ctl start
+#   $pg->dsn, ->query($sql), ->file($file), ->stop, ->start
+# As root the servers run as the "clickhouse" / "postgres" system users
+# (setpriv).  Binaries: Debian's /usr/sbin/clickhouse-server (18.16 on
+# Debian 12) and /usr/lib/postgresql/<newest>/bin.
+#   ShipDB::compare_roi($by, \@report_cmd, \@sql_rows, $what)
+#       tests that the ROI rows of a view equal affiliate-report's JSON
+#       groups, field by field (numbers compared as exact decimals).
 
 use strict;
 use warnings;
 use File::Temp qw(tempdir);
+use JSON::PP ();
+use Cwd ();
+use File::Basename ();
+use Aff;
+use Test::More ();
 use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(sleep time);
@@ -175,7 +185,235 @@ sub multi {
     }
 }
 
+package ShipDB::PostgreSQL;
+
+sub bindir {
+    my @v = sort { $b <=> $a } map { m{/(\d+)$} ? $1 : () }
+        glob('/usr/lib/postgresql/*');
+    return @v ? "/usr/lib/postgresql/$v[0]/bin" : undef;
+}
+
+sub as_user {
+    return $> == 0 ? ('setpriv', '--reuid=postgres', '--regid=postgres',
+                      '--clear-groups') : ();
+}
+
+sub new {
+    my ($class) = @_;
+    my $bin = bindir() or die 'no PostgreSQL server installed';
+    my $d = File::Temp::tempdir('ship-pg-XXXXXX', TMPDIR => 1,
+                                CLEANUP => !$ENV{AFF_KEEP});
+    chmod 0755, $d;
+    system('chown', 'postgres:postgres', $d) if $> == 0;
+    my $s = bless { bin => $bin, dir => $d, port => ShipDB::free_port() },
+        $class;
+    my $pid = fork // die $!;
+    if (!$pid) {
+        open STDOUT, '>', "$d/initdb.log";
+        open STDERR, '>&', \*STDOUT;
+        { exec as_user(), "$bin/initdb", '-D', "$d/data", '-A', 'trust',
+              '-U', 'postgres', '--no-sync', '-E', 'UTF8',
+              '--locale=C.UTF-8' };
+        POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    die 'initdb failed: ' . `tail -5 $d/initdb.log` if $?;
+    push @ShipDB::ALL, $s;
+    $s->start;
+    $s->query('CREATE DATABASE aff', 'postgres');
+    return $s;
+}
+
+sub dsn { "host=$_[0]{dir} port=$_[0]{port} user=postgres dbname=aff" }
+
+sub start {
+    my ($s) = @_;
+    system(as_user(), "$s->{bin}/pg_ctl", '-D', "$s->{dir}/data", '-l',
+           "$s->{dir}/log", '-w', '-s', '-o',
+           "-p $s->{port} -k $s->{dir} -c listen_addresses='' -c fsync=off",
+           'start') == 0 or die "pg_ctl start failed: "
+        . `tail -5 $s->{dir}/log`;
+    $s->{up} = 1;
+}
+
+sub stop {
+    my ($s) = @_;
+    return unless $s->{up};
+    system(as_user(), "$s->{bin}/pg_ctl", '-D', "$s->{dir}/data", '-w', '-s',
+           '-m', 'fast', 'stop');
+    $s->{up} = 0;
+}
+
+sub psql {
+    my ($s, $db, @args) = @_;
+    my $dsn = "host=$s->{dir} port=$s->{port} user=postgres dbname=$db";
+    open my $fh, '-|', 'psql', '-X', '-q', '-A', '-t', '-v',
+        'ON_ERROR_STOP=1', '-d', $dsn, @args or die $!;
+    local $/;
+    my $out = <$fh>;
+    close $fh or die "psql @args failed";
+    return $out;
+}
+
+sub query { my ($s, $sql, $db) = @_; $s->psql($db // 'aff', '-c', $sql) }
+sub file  { my ($s, $file) = @_; $s->psql('aff', '-f', $file) }
+
 package ShipDB;
+
+sub canon {
+    my ($v) = @_;
+    return undef if !defined $v || $v eq '\N';
+    return $v unless $v =~ /^-?[0-9]+(\.[0-9]+)?$/;
+    $v =~ s/(\.[0-9]*?)0+$/$1/;
+    $v =~ s/\.$//;
+    $v = '0' if $v eq '-0';
+    return $v;
+}
+
+sub compare_roi {
+    my ($by, $report, $rows, $what) = @_;
+    my @keys = split /,/, $by;
+    open my $fh, '-|', @$report, '--format', 'json', '--by', $by
+        or die "@$report: $!";
+    my $json = do { local $/; <$fh> };
+    close $fh;
+    my $rep = JSON::PP::decode_json($json);
+    my (%a, %b);
+    my $key = sub {
+        my ($h, $cur) = @_;
+        return join "\x01", map({ $_ // '(null)' } @{$h}{@keys}),
+            $cur // '(null)';
+    };
+    for my $g (@{ $rep->{groups} }) {
+        $a{ $key->($g->{key}, $g->{currency}) } =
+            { map { $_ => canon($g->{$_}) } grep { $_ ne 'key' } keys %$g };
+    }
+    my %is_key = map { $_ => 1 } @keys;
+    for my $o (@$rows) {
+        $b{ $key->($o, $o->{currency}) } =
+            { map { $_ => canon($o->{$_}) } grep { !$is_key{$_} } keys %$o };
+    }
+    Test::More::is(scalar(keys %b), scalar(keys %a),
+                   "$what: same groups (" . scalar(keys %a) . ')');
+    my @diff;
+    for my $k (sort keys %a) {
+        if (!$b{$k}) { push @diff, "missing group $k"; next }
+        for my $f (sort keys %{ $a{$k} }) {
+            my ($x, $y) = ($a{$k}{$f}, $b{$k}{$f});
+            push @diff, "$k $f: report " . ($x // 'null') . ', sql '
+                . ($y // 'null')
+                unless (defined $x ? $x : "\0") eq (defined $y ? $y : "\0");
+        }
+    }
+    Test::More::is(scalar(@diff), 0, "$what: every field equal")
+        or Test::More::diag(join "\n", @diff[0 .. ($#diff > 20 ? 20 : $#diff)]);
+    return \%a;
+}
+
+# --- nginx nodes and shippers ---------------------------------------------------
+
+my $ROOT = File::Basename::dirname(Cwd::abs_path(__FILE__)) . '/../..';
+
+sub nginx_nodes {
+    my ($key) = @_;
+    my $links = "a\thttps://shop.example/a\tanna\tsummer\n"
+              . "b\thttps://shop.example/b\tbob\twinter\n"
+              . "c\thttps://shop.example/c\tcarla\tlaunch\n"
+              . "d\thttps://shop.example/d\tanna\tstories\n";
+    my %node;
+    for my $n (qw(web1 web2)) {
+        $node{$n} = Aff->new(
+            workers => 2,
+            http => <<"EOF",
+    affiliate_node  $n;
+    affiliate_zone  aff:16m;
+    affiliate_log   %%DIR%%/aff.log zone=aff flush=100ms;
+    affiliate_links %%DIR%%/links.tsv;
+    affiliate_postback_key %%DIR%%/postback.key;
+    affiliate_bot_ua "ShipBot";
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /go/ { affiliate_redirect zone=aff; }
+        location /shop/ {
+            affiliate_capture zone=aff creator=ref campaign=cmp;
+            return 200 "page\\n";
+        }
+        location = /conv { affiliate_conversion zone=aff; }
+        location = /affiliate/status { affiliate_status zone=aff; }
+    }
+EOF
+            files => { 'links.tsv' => $links, 'postback.key' => "$key\n" });
+        chmod 0600, $node{$n}->dir . '/postback.key';
+        $node{$n}->start;
+    }
+    return %node;
+}
+
+# affiliate-ship for a node's aff.log, state in DIR/ship, stderr in
+# DIR/ship.err; small batches, quick retries
+sub start_ship {
+    my ($t, @target) = @_;
+    my $d = $t->dir;
+    my $pid = fork // die $!;
+    if (!$pid) {
+        open STDERR, '>>', "$d/ship.err";
+        { exec "$ROOT/tools/affiliate-ship", @target, '--state', "$d/ship",
+              '--batch', 150, '--interval', 0.2, '--grace', 1,
+              '--max-backoff', 1, "$d/aff.log" };
+        POSIX::_exit(127);
+    }
+    return $pid;
+}
+
+sub ship_status {
+    my ($t) = @_;
+    open my $fh, '<', $t->dir . '/ship/status.json' or return {};
+    local $/;
+    my $text = <$fh>;
+    return eval { JSON::PP::decode_json($text) } || {};
+}
+
+# clicks (every 9th a bot, every 13th a landing) on the four links
+sub traffic {
+    my ($t, $total, %o) = @_;
+    return $t->load(sub {
+        my $i = shift;
+        my $l = (qw(a b c d))[$i % 4];
+        my $ua = $i % 9 == 0 ? 'ShipBot/1.0'
+               : 'Mozilla/5.0 ship/' . ($i % 40);
+        if ($i % 13 == 0) {
+            my ($c, $cp) = $i % 2 ? ('bob', 'winter') : ('dora', 'ig');
+            return ["/shop/x?ref=$c&cmp=$cp", { 'User-Agent' => $ua }];
+        }
+        return ["/go/$l", { 'User-Agent' => $ua }];
+    }, total => $total, concurrency => 4, collect => 1, %o);
+}
+
+sub click_ids {
+    my ($r) = @_;
+    return grep { defined } map { Aff::click_id($_ // '') }
+        @{ $r->{locations} };
+}
+
+sub postback {
+    my ($t, $key, $cid, $oid, $amount, $cur) = @_;
+    my $q = "/conv?order_id=$oid&amount=$amount&currency=$cur&key=$key";
+    $q .= "&click_id=$cid" if defined $cid;
+    return $t->get($q, { 'User-Agent' => 'shop-backend/1' })->{status};
+}
+
+# ids of the records in these files: { id => count }
+sub ids_in {
+    my %want;
+    for my $f (@_) {
+        open my $fh, '<', $f or die "$f: $!";
+        while (my $line = <$fh>) {
+            my ($id) = $line =~ /"id":"([^"]+)"/;
+            $want{$id}++;
+        }
+    }
+    return \%want;
+}
 
 END {
     my $rc = $?;

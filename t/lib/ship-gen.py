@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Synthetic affiliate logs in the module's record format, for the shipping
-tests and bench/ship-*.sh: ship-gen.py DIR RECORDS [NODES] [SEED]
-writes DIR/<node>.log.  Clicks by people (unique or repeated), bot clicks,
+tests and bench/ship-*.sh: ship-gen.py DIR RECORDS [NODES] [SEED] [PREFIX]
+writes DIR/<PREFIX><n>.log (PREFIX: web).  Clicks by people (unique or repeated), bot clicks,
 landings, misses, pixel and postback conversions (attributed by the module
 or not, with the click on another node, a bot's click id, a click older
 than the window, orders reported on two nodes, no order id, bad amounts),
@@ -41,7 +41,8 @@ def main():
     camps = {c: ['%s-c%d' % (c, i) for i in range(3)] for c in creators}
     start = 1795000000000          # 2026-11-18
     span = 8 * 86400000
-    names = ['web%d' % (i + 1) for i in range(nodes)]
+    prefix = sys.argv[5] if len(sys.argv) > 5 else 'web'
+    names = ['%s%d' % (prefix, i + 1) for i in range(nodes)]
     files = {n: open(os.path.join(out, '%s.log' % n), 'w') for n in names}
     seq = {n: 0 for n in names}
     clicks = []                    # (ms, cid, creator, campaign, bot)
