@@ -487,10 +487,15 @@ typedef struct {
 ngx_http_affiliate_ctx_t *ngx_http_affiliate_get_ctx(ngx_http_request_t *r);
 void ngx_http_affiliate_geo(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx);
+
+/* ngx_http_affiliate_zone.c */
 ngx_http_affiliate_zone_t *ngx_http_affiliate_zone_find(ngx_conf_t *cf,
     ngx_str_t *name);
 ngx_http_affiliate_zone_t *ngx_http_affiliate_zone_param(ngx_conf_t *cf,
     ngx_str_t *value);
+char *ngx_http_affiliate_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_affiliate_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_affiliate_links.c */
 char *ngx_http_affiliate_links_file(ngx_conf_t *cf,
