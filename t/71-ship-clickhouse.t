@@ -200,6 +200,8 @@ for my $s (@$ch) {
            "$dir/costs.tsv") == 0 or die 'load-costs failed';
 }
 
+$ch->[0]->multi("$ROOT/sql/clickhouse/refresh.sql");
+
 sub compare {
     my ($by, $view, $what, @opts) = @_;
     my @rows = map { decode_json($_) } split /\n/, $ch->[0]->query(

@@ -5,6 +5,7 @@
 -- strings, '' for NULL and '=' before a value).  Apply after schema.sql on
 -- every server that answers ROI queries:
 --   clickhouse-client --multiquery < roi.sql
+--   clickhouse-client --multiquery < refresh.sql     (before reading)
 --   SELECT * FROM affiliate.roi_by_creator
 -- Views: roi_by_creator, roi_by_campaign, roi_by_creator_campaign,
 -- roi_by_day; one row per group and currency, as affiliate-report --format
@@ -118,6 +119,25 @@ SELECT
 FROM affiliate.roi_orders
 GROUP BY ck, pk, day, currency;
 
+-- The two small results every ROI view reads, kept in tables: ClickHouse
+-- 18.16 has no materialized CTEs, and the views below refer to them many
+-- times.  sql/clickhouse/refresh.sql
+-- recomputes them from affiliate.records; run it before reading the ROI
+-- views, on the server that answers them.
+CREATE TABLE IF NOT EXISTS affiliate.roi_order_buckets_snap
+(
+    ck String, pk String, day String, currency String, orders UInt64,
+    revenue Decimal(38, 6), pixel UInt64, first_seen String,
+    last_seen String
+) ENGINE = Log;
+
+CREATE TABLE IF NOT EXISTS affiliate.roi_buckets_snap
+(
+    ck String, pk String, day String, clicks UInt64, landings UInt64,
+    unique_visits UInt64, bot_clicks UInt64, inactive_clicks UInt64,
+    orders UInt64, first_seen String, last_seen String
+) ENGINE = Log;
+
 -- Every bucket: traffic, and orders (their times count as seen).
 CREATE VIEW IF NOT EXISTS affiliate.roi_buckets AS
 SELECT
@@ -134,7 +154,7 @@ FROM
     UNION ALL
     SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
            toUInt64(0), orders, first_seen, last_seen
-    FROM affiliate.roi_order_buckets
+    FROM affiliate.roi_order_buckets_snap
 )
 GROUP BY ck, pk, day;
 
@@ -174,7 +194,7 @@ FROM
     FROM
     (
         SELECT b.*, concat(ck, '\0', pk) AS jk
-        FROM affiliate.roi_buckets AS b
+        FROM affiliate.roi_buckets_snap AS b
         WHERE ck != ''
     )
     ANY LEFT JOIN
@@ -211,7 +231,7 @@ FROM
     SELECT ck, pk, day, currency, orders,
            toDecimal128(revenue, 18) AS revenue, pixel,
            toDecimal128(0, 18) AS cost
-    FROM affiliate.roi_order_buckets
+    FROM affiliate.roi_order_buckets_snap
     UNION ALL
     SELECT ck, pk, day, cpc_cur, toUInt64(0), toDecimal128(0, 18),
            toUInt64(0), toDecimal128(toDecimal128(cpc, 6) * visits, 18)
@@ -231,7 +251,7 @@ FROM
     (
         SELECT ck, pk, day, currency, revenue, concat(ck, '\0', pk, '\0',
                day) AS jk
-        FROM affiliate.roi_order_buckets
+        FROM affiliate.roi_order_buckets_snap
         WHERE ck != ''
     )
     ALL INNER JOIN
@@ -259,7 +279,7 @@ FROM
         ANY LEFT JOIN
         (
             SELECT ck, groupUniqArray(pk) AS seen
-            FROM affiliate.roi_buckets
+            FROM affiliate.roi_buckets_snap
             WHERE ck != ''
             GROUP BY ck
         ) USING ck
@@ -339,7 +359,7 @@ FROM
             SELECT ck, pk, day, clicks, landings, unique_visits, bot_clicks,
                    inactive_clicks, CAST(first_seen AS Nullable(String)) AS first_seen,
                    CAST(last_seen AS Nullable(String)) AS last_seen
-            FROM affiliate.roi_buckets
+            FROM affiliate.roi_buckets_snap
             UNION ALL
             SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0),
                    toUInt64(0), toUInt64(0), CAST(NULL AS Nullable(String)),
@@ -397,7 +417,7 @@ FROM
             SELECT ck, pk, day, clicks, landings, unique_visits, bot_clicks,
                    inactive_clicks, CAST(first_seen AS Nullable(String)) AS first_seen,
                    CAST(last_seen AS Nullable(String)) AS last_seen
-            FROM affiliate.roi_buckets
+            FROM affiliate.roi_buckets_snap
             UNION ALL
             SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0),
                    toUInt64(0), toUInt64(0), CAST(NULL AS Nullable(String)),
@@ -455,7 +475,7 @@ FROM
             SELECT ck, pk, day, clicks, landings, unique_visits, bot_clicks,
                    inactive_clicks, CAST(first_seen AS Nullable(String)) AS first_seen,
                    CAST(last_seen AS Nullable(String)) AS last_seen
-            FROM affiliate.roi_buckets
+            FROM affiliate.roi_buckets_snap
             UNION ALL
             SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0),
                    toUInt64(0), toUInt64(0), CAST(NULL AS Nullable(String)),
@@ -513,7 +533,7 @@ FROM
             SELECT ck, pk, day, clicks, landings, unique_visits, bot_clicks,
                    inactive_clicks, CAST(first_seen AS Nullable(String)) AS first_seen,
                    CAST(last_seen AS Nullable(String)) AS last_seen
-            FROM affiliate.roi_buckets
+            FROM affiliate.roi_buckets_snap
             UNION ALL
             SELECT ck, pk, day, toUInt64(0), toUInt64(0), toUInt64(0),
                    toUInt64(0), toUInt64(0), CAST(NULL AS Nullable(String)),
