@@ -52,8 +52,6 @@ ngx_http_affiliate_capture_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ngx_http_affiliate_ulid(ctx->click_id);
-    ctx->has_click_id = 1;
     ctx->link = r->uri;
     ctx->done |= NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_LANDING);
 
@@ -67,6 +65,9 @@ ngx_http_affiliate_capture_handler(ngx_http_request_t *r)
 
         return ngx_http_affiliate_send_empty(r, ctx->status);
     }
+
+    ngx_http_affiliate_ulid(ctx->click_id);
+    ctx->has_click_id = 1;
 
     if (!alcf->capture_strip) {
         ngx_http_affiliate_click(r, alcf->capture_zone, ctx,

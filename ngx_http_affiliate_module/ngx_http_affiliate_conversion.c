@@ -456,6 +456,11 @@ ngx_http_affiliate_conversion_check(ngx_http_affiliate_conv_args_t *a)
 
     /* a plain decimal: no sign, exponent, NaN or infinity */
 
+    if (a->amount.len == 0) {
+        return "invalid amount: a decimal with at most 15 integer and "
+               "4 fraction digits";
+    }
+
     p = a->amount.data;
     last = p + a->amount.len;
     digits = 0;

@@ -221,6 +221,18 @@ ngx_http_affiliate_cookie_get(ngx_http_request_t *r,
         goto invalid;
     }
 
+    /* ours are ULIDs; a cookie signed with our secret but holding
+       anything else is refused too (a click id is echoed in answers) */
+
+    for (p = value.data; p < dot[0]; p++) {
+        if (!((*p >= '0' && *p <= '9')
+              || (*p >= 'A' && *p <= 'Z' && *p != 'I' && *p != 'L'
+                  && *p != 'O' && *p != 'U')))
+        {
+            goto invalid;
+        }
+    }
+
     t = ngx_atotm(dot[0] + 1, dot[1] - dot[0] - 1);
 
     if (t == NGX_ERROR || t + amcf->window <= ngx_time()

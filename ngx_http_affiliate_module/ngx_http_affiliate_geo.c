@@ -336,20 +336,31 @@ ngx_http_affiliate_geo_lookup(ngx_http_request_t *r,
             return geo->asn ? NGX_OK : NGX_ABORT;
         }
 
+        /* an absent field has a NULL data: memcpy() from NULL is UB */
+
         geo->country.data = p;
         geo->country.len = found[NGX_HTTP_AFFILIATE_GEO_COUNTRY].len;
-        p = ngx_cpymem(p, found[NGX_HTTP_AFFILIATE_GEO_COUNTRY].data,
-                       geo->country.len);
+
+        if (geo->country.len) {
+            p = ngx_cpymem(p, found[NGX_HTTP_AFFILIATE_GEO_COUNTRY].data,
+                           geo->country.len);
+        }
 
         geo->region.data = p;
         geo->region.len = found[NGX_HTTP_AFFILIATE_GEO_REGION].len;
-        p = ngx_cpymem(p, found[NGX_HTTP_AFFILIATE_GEO_REGION].data,
-                       geo->region.len);
+
+        if (geo->region.len) {
+            p = ngx_cpymem(p, found[NGX_HTTP_AFFILIATE_GEO_REGION].data,
+                           geo->region.len);
+        }
 
         geo->city.data = p;
         geo->city.len = found[NGX_HTTP_AFFILIATE_GEO_CITY].len;
-        ngx_memcpy(p, found[NGX_HTTP_AFFILIATE_GEO_CITY].data,
-                   geo->city.len);
+
+        if (geo->city.len) {
+            ngx_memcpy(p, found[NGX_HTTP_AFFILIATE_GEO_CITY].data,
+                       geo->city.len);
+        }
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -246,6 +246,12 @@ my %bad = (
         'another-secret-0123456789abcdefghijklmnop'),
     'expired (signed by the test)' => sign($self_id, $now - $WINDOW - 60,
         'eve', 'old'),
+    # signed with our secret but not a ULID: a quote would reach the
+    # conversion answer unescaped (t/50-request-fuzz.t, finding F2)
+    'click id not a ULID (signed)' => sign('01HZZZZZZZZZZZZZZZZZZZZZ"Z', $now,
+        'anna', 'summer'),
+    'click id in lower case (signed)' => sign(lc $self_id, $now, 'anna',
+        'summer'),
     'garbage' => 'hello',
     'empty parts' => '....',
 );

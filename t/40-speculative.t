@@ -96,6 +96,7 @@ is($r->{headers}{'cache-control'}, 'private, no-store', 'landing: no-store');
 $rec = next_record();
 is($rec->{type}, 'landing', 'landing record');
 is($rec->{bot_reason}, 'prefetch', 'landing: bot_reason prefetch');
+is($rec->{click_id}, undef, 'declined landing: no click id');
 $r = get('/land/?ref=anna', @nav);
 is($r->{status}, 200, 'the real visit: the page');
 ok(defined $r->{headers}{'set-cookie'}, 'the real visit: cookie');
