@@ -32,7 +32,7 @@ static ngx_int_t
 fz_first_param(ngx_str_t *args, const char *name, ngx_str_t *out,
     ngx_uint_t *found)
 {
-    u_char  *p, *last, *amp, *v, *d;
+    u_char  *p, *last, *amp;
     size_t   n;
 
     *found = 0;
@@ -50,28 +50,8 @@ fz_first_param(ngx_str_t *args, const char *name, ngx_str_t *out,
         }
 
         *found = 1;
-        d = out->data;
 
-        for (v = p + n + 1; v < amp; v++) {
-            if (*v == '+') {
-                *d++ = ' ';
-
-            } else if (*v != '%') {
-                *d++ = *v;
-
-            } else if (amp - v >= 3 && isxdigit(v[1]) && isxdigit(v[2])) {
-                *d++ = (u_char) ((ngx_hextoi(v + 1, 1) << 4)
-                                 | ngx_hextoi(v + 2, 1));
-                v += 2;
-
-            } else {
-                return -1;
-            }
-        }
-
-        out->len = d - out->data;
-
-        return 0;
+        return fz_form_decode(p + n + 1, amp, out->data, &out->len, 1);
     }
 
     return 0;

@@ -745,6 +745,58 @@ fz_json_check(const u_char *text, size_t len,
 
 
 /*
+ * Form decoding (application/x-www-form-urlencoded, as a shop reads a
+ * query): '+' is a space, %XX a byte.  Returns -1 at a malformed '%'
+ * when strict, else keeps it as it is.
+ */
+
+static ngx_int_t
+fz_form_decode(u_char *p, u_char *last, u_char *out, size_t *len,
+    ngx_uint_t strict)
+{
+    u_char  *d;
+
+    for (d = out; p < last; p++) {
+        if (*p == '+') {
+            *d++ = ' ';
+
+        } else if (*p == '%' && last - p >= 3 && isxdigit(p[1])
+                   && isxdigit(p[2]))
+        {
+            *d++ = (u_char) ((ngx_hextoi(p + 1, 1) << 4)
+                             | ngx_hextoi(p + 2, 1));
+            p += 2;
+
+        } else if (*p == '%' && strict) {
+            *len = d - out;
+            return -1;
+
+        } else {
+            *d++ = *p;
+        }
+    }
+
+    *len = d - out;
+
+    return 0;
+}
+
+
+/* a creator and campaign as the handlers pass them: valid text or empty */
+
+static ngx_uint_t
+fz_names_valid(ngx_str_t *creator, ngx_str_t *campaign)
+{
+    return (creator->len == 0
+            || ngx_http_affiliate_text_valid(creator,
+                                             NGX_HTTP_AFFILIATE_CREATOR_MAX))
+           && (campaign->len == 0
+               || ngx_http_affiliate_text_valid(campaign,
+                                             NGX_HTTP_AFFILIATE_CAMPAIGN_MAX));
+}
+
+
+/*
  * The host a browser goes to for an http(s) URL (the WHATWG URL parser's
  * special-scheme rules): slashes and backslashes after the scheme are
  * skipped, the authority ends at / \\ ? #, user info ends at the last @.

@@ -148,7 +148,7 @@ fz_no_empty(ngx_str_t *s, u_char *out, size_t *len)
 static ngx_int_t
 fz_param(ngx_str_t *args, const char *name, u_char *out, size_t *len)
 {
-    u_char     *p, *last, *amp, *v, *d;
+    u_char     *p, *last, *amp, *v;
     ngx_int_t   rc;
 
     rc = -1;
@@ -164,28 +164,8 @@ fz_param(ngx_str_t *args, const char *name, u_char *out, size_t *len)
 
         v = p + ngx_strlen(name);
         v = (v < amp) ? v + 1 : amp;
-        d = out;
-        rc = 0;
 
-        for ( /* void */ ; v < amp; v++) {
-            if (*v == '+') {
-                *d++ = ' ';
-
-            } else if (*v != '%') {
-                *d++ = *v;
-
-            } else if (amp - v >= 3 && isxdigit(v[1]) && isxdigit(v[2])) {
-                *d++ = (u_char) ((ngx_hextoi(v + 1, 1) << 4)
-                                 | ngx_hextoi(v + 2, 1));
-                v += 2;
-
-            } else {
-                rc = -2;
-                break;
-            }
-        }
-
-        *len = d - out;
+        rc = (fz_form_decode(v, amp, out, len, 1) == 0) ? 0 : -2;
     }
 
     return rc;

@@ -173,13 +173,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     (void) fz_split(data + 1, size - 1, '\n', f, 3);
 
-    if ((f[1].len
-         && !ngx_http_affiliate_text_valid(&f[1],
-                                           NGX_HTTP_AFFILIATE_CREATOR_MAX))
-        || (f[2].len
-            && !ngx_http_affiliate_text_valid(&f[2],
-                                              NGX_HTTP_AFFILIATE_CAMPAIGN_MAX)))
-    {
+    if (!fz_names_valid(&f[1], &f[2])) {
         goto done;
     }
 

@@ -75,33 +75,6 @@ fz_query(u_char *p, u_char *last, fz_query_t *q)
 }
 
 
-/* a parameter name as the destination's server reads it (form decoding) */
-
-static void
-fz_name(u_char *p, u_char *last, u_char *out, size_t *len)
-{
-    u_char  *d;
-
-    for (d = out; p < last; p++) {
-        if (*p == '+') {
-            *d++ = ' ';
-
-        } else if (*p == '%' && last - p >= 3 && isxdigit(p[1])
-                   && isxdigit(p[2]))
-        {
-            *d++ = (u_char) ((ngx_hextoi(p + 1, 1) << 4)
-                             | ngx_hextoi(p + 2, 1));
-            p += 2;
-
-        } else {
-            *d++ = *p;
-        }
-    }
-
-    *len = d - out;
-}
-
-
 /*
  * query=forward (ngx_http_affiliate_forward_query): printable, no '#',
  * no empty or nameless parameter, and, as the destination decodes the
@@ -163,7 +136,7 @@ fz_check_forwarded(ngx_http_affiliate_dest_t *dest, ngx_str_t *args,
         fz_assert(eq > p, "a nameless parameter forwarded: %s",
                   fz_show(extra->data, extra->len));
 
-        fz_name(p, eq, name, &len);
+        (void) fz_form_decode(p, eq, name, &len, 0);
 
         fz_assert(!((len == 8 && ngx_strncmp(name, "click_id", 8) == 0)
                     || (len >= 4 && ngx_strncmp(name, "utm_", 4) == 0)),
@@ -177,34 +150,13 @@ fz_check_forwarded(ngx_http_affiliate_dest_t *dest, ngx_str_t *args,
             deq = memchr(dp, '=', damp - dp);
             deq = deq ? deq : damp;
 
-            fz_name(dp, deq, dname, &dlen);
+            (void) fz_form_decode(dp, deq, dname, &dlen, 0);
 
             fz_assert(!(dlen == len && ngx_memcmp(dname, name, len) == 0),
                       "a parameter the destination sets forwarded: %s",
                       fz_show(extra->data, extra->len));
         }
     }
-}
-
-
-/* form decoding, as the destination's server reads its query */
-
-static void
-fz_form_decode(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
-{
-    u_char      *d, *s;
-    ngx_uint_t   i;
-
-    s = ngx_pnalloc(pool, in->len + 1);
-    d = ngx_pnalloc(pool, in->len + 1);
-
-    for (i = 0; i < in->len; i++) {
-        s[i] = in->data[i] == '+' ? ' ' : in->data[i];
-    }
-
-    out->data = d;
-    ngx_unescape_uri(&d, &s, in->len, 0);
-    out->len = d - out->data;
 }
 
 
@@ -226,13 +178,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     (void) fz_split(data, size, '\n', f, 4);
 
-    if ((f[1].len
-         && !ngx_http_affiliate_text_valid(&f[1],
-                                           NGX_HTTP_AFFILIATE_CREATOR_MAX))
-        || (f[2].len
-            && !ngx_http_affiliate_text_valid(&f[2],
-                                              NGX_HTTP_AFFILIATE_CAMPAIGN_MAX)))
-    {
+    if (!fz_names_valid(&f[1], &f[2])) {
         return -1;
     }
 
@@ -368,7 +314,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       "utm_medium value");
 
         } else {
-            fz_form_decode(pool, &lq.value[i], &v);
+            v.data = ngx_pnalloc(pool, lq.value[i].len + 1);
+
+            fz_assert(fz_form_decode(lq.value[i].data,
+                                     lq.value[i].data + lq.value[i].len,
+                                     v.data, &v.len, 1)
+                      == 0, "%s is not well-formed", fz_names[i]);
 
             fz_assert(v.len == want->len
                       && ngx_memcmp(v.data, want->data, v.len) == 0,
