@@ -13,6 +13,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
+use Encode ();
 use Aff;
 use ShipDB;
 
@@ -85,6 +86,13 @@ my $gen = $node{web2}->dir . '/gen';
 mkdir $gen;
 system('python3', "$FindBin::Bin/lib/ship-gen.py", $gen, 3000, 2, 7, 'gen')
     == 0 or die 'ship-gen failed';
+# a User-Agent with a NUL byte (the module writes \u0000): PostgreSQL text
+# cannot hold it, the shipper writes U+FFFD
+open my $gf, '>>', "$gen/gen2.log" or die $!;
+print $gf '{"ts":"2026-11-30T10:00:00.000Z","type":"miss","id":"01NULNULNULNULNULNULNULNUL",'
+    . '"node":"gen2","click_id":null,"link":"x","ua":"a\\u0000b","bot":false,'
+    . '"truncated":false,"seq":999999}' . "\n";
+close $gf;
 for my $g (qw(gen1 gen2)) {
     system($SHIP, @target, '--state', "$gen/st-$g", '--once',
            "$gen/$g.log") == 0 or die "shipping $g failed";
@@ -108,6 +116,10 @@ my %have = map { $_ => 1 } split /\n/,
     $pg->query('SELECT id FROM affiliate.records');
 is_deeply([sort keys %have], [sort keys %want],
           'the ids in the table are exactly the ids in the logs');
+is($pg->query("SELECT ua FROM affiliate.records "
+              . "WHERE id = '01NULNULNULNULNULNULNULNUL'"),
+   Encode::encode('UTF-8', "a\x{fffd}b\n"),
+   'a NUL in a string arrives as U+FFFD');
 
 # --- ROI equal to affiliate-report ---------------------------------------------
 my $dir = $node{web1}->dir;
