@@ -63,6 +63,8 @@ static ngx_str_t  ngx_http_affiliate_bot_names[] = {
 
 static ngx_str_t  *ngx_http_affiliate_bot_index[26]
                                                 [NGX_HTTP_AFFILIATE_BOT_BUCKET];
+/* per first letter, a bit for each second letter that some name has */
+static uint32_t    ngx_http_affiliate_bot_pairs[26];
 static ngx_uint_t  ngx_http_affiliate_bot_indexed;
 
 
@@ -81,6 +83,7 @@ ngx_http_affiliate_bot_index_build(void)
 
         /* the table above fills a bucket with 4 names at most */
         ngx_http_affiliate_bot_index[c][k] = name;
+        ngx_http_affiliate_bot_pairs[c] |= 1u << (name->data[1] - 'a');
     }
 
     ngx_http_affiliate_bot_indexed = 1;
@@ -91,7 +94,7 @@ char *
 ngx_http_affiliate_bot(ngx_http_request_t *r,
     ngx_http_affiliate_main_conf_t *amcf)
 {
-    u_char      *p, *last, c;
+    u_char      *p, *last, c, d;
     ngx_str_t    ua, **name;
 
     if (r->method == NGX_HTTP_HEAD) {
@@ -125,16 +128,22 @@ ngx_http_affiliate_bot(ngx_http_request_t *r,
 
     last = ua.data + ua.len;
 
-    /* the second letter of every name is a letter: "| 0x20" lowers both */
+    /*
+     * the first two bytes of every name are letters: "| 0x20" lowers
+     * them, and a pair no name starts with is passed over at once
+     */
 
     for (p = ua.data; p + 1 < last; p++) {
-        c = *p | 0x20;
+        c = (u_char) ((*p | 0x20) - 'a');
+        d = (u_char) ((p[1] | 0x20) - 'a');
 
-        if (c < 'a' || c > 'z') {
+        if (c >= 26 || d >= 26
+            || !(ngx_http_affiliate_bot_pairs[c] & (1u << d)))
+        {
             continue;
         }
 
-        for (name = ngx_http_affiliate_bot_index[c - 'a']; *name; name++) {
+        for (name = ngx_http_affiliate_bot_index[c]; *name; name++) {
             if ((u_char) (p[1] | 0x20) == (*name)->data[1]
                 && (size_t) (last - p) >= (*name)->len
                 && ngx_strncasecmp(p + 2, (*name)->data + 2,
