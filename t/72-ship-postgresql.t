@@ -116,6 +116,10 @@ my %have = map { $_ => 1 } split /\n/,
     $pg->query('SELECT id FROM affiliate.records');
 is_deeply([sort keys %have], [sort keys %want],
           'the ids in the table are exactly the ids in the logs');
+system($SHIP, @target, '--state', $node{web2}->dir . '/replay', '--once',
+       $node{web2}->dir . '/aff.log') == 0 or die 'replay failed';
+is($pg->query('SELECT count(*) FROM affiliate.records') + 0, $total,
+   'a log shipped twice: each id still once');
 is($pg->query("SELECT ua FROM affiliate.records "
               . "WHERE id = '01NULNULNULNULNULNULNULNUL'"),
    Encode::encode('UTF-8', "a\x{fffd}b\n"),
