@@ -29,7 +29,10 @@ my $http = <<'EOF';
         server_name localhost;
         large_client_header_buffers 4 32k;
 
-        location /go/ { affiliate_redirect zone=aff; }
+        # speculative requests get the redirect here, as any bot does;
+        # their default 503 is tested by t/40-speculative.t
+        location /go/ { affiliate_redirect zone=aff;
+                        affiliate_speculative off; }
         location = /affiliate/status { affiliate_status zone=aff; }
     }
 EOF

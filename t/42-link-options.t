@@ -192,7 +192,7 @@ for (1 .. 3) {
     is($r->{status}, 302, 'a bot before the cap: redirected');
 }
 $r = get('/go/cap5', $UA, ['Sec-Purpose' => 'prefetch']);
-is($r->{status}, 302, 'a link prefetch: redirected');
+is($r->{status}, 503, 'a prefetch: declined, the cap untouched');
 
 my @st;
 push @st, get('/go/cap5', "$UA n/$_")->{status} for 1 .. 7;
