@@ -40,6 +40,7 @@ demo-stop:
 
 test: all
 	@sh scripts/deps.sh test
+	@sh scripts/deps.sh test-ship
 	prove -r t/
 
 bench: all
@@ -56,7 +57,7 @@ DEB_SRC  = $(DEB_DIR)/$(DEB_PKG)-$(DEB_VER)
 DEB_FILE = $(DEB_PKG)_$(DEB_VER)_$(DEB_ARCH).deb
 SUDO     = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_FILES = $(wildcard LICENSE README.md config debian docs examples \
-              ngx_http_affiliate_module tools)
+              ngx_http_affiliate_module tools sql)
 
 .PHONY: deb test-deb
 
