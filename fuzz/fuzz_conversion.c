@@ -360,16 +360,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_same_param(&args, "currency", &a.currency, tmp);
     fz_same_param(&args, "key", &a.key, tmp);
 
-    /*
-     * Known finding FZ3: without an amount parameter the check computes
-     * NULL + 0, undefined behaviour that UBSan reports
-     * (crashes-found/conversion-null-amount).
-     */
-
-    if (!fz_strict && a.amount.data == NULL) {
-        goto done;
-    }
-
     err = ngx_http_affiliate_conversion_check(&a);
 
     if (ngx_http_affiliate_postback_auth(&r, &a) == NGX_OK) {
