@@ -13,8 +13,10 @@
 #include <ngx_http.h>
 
 
-/* a ring slot: a header (ngx_http_affiliate_slot_head_t) and a JSON line */
-#define NGX_HTTP_AFFILIATE_SLOT_SIZE     4096
+/* the ring's unit: a record takes whole slots of this many data bytes */
+#define NGX_HTTP_AFFILIATE_SLOT_SIZE     256
+/* and a slot's header (ngx_http_affiliate_slot_t) */
+#define NGX_HTTP_AFFILIATE_SLOT_BYTES    (NGX_HTTP_AFFILIATE_SLOT_SIZE + 16)
 #define NGX_HTTP_AFFILIATE_MIN_SIZE      (512 * 1024)
 
 /* fields written by different workers are kept this far apart */
@@ -154,22 +156,23 @@ typedef union {
 } ngx_http_affiliate_counter_t;
 
 
+/* a slot's two words; see docs/internals.md, "A record's life" */
 typedef struct {
     uint64_t                         seq;           /* Vyukov's sequence */
     uint64_t                         writer;        /* pos, or who writes */
-    uint32_t                         len;
-    uint32_t                         reserved;
-} ngx_http_affiliate_slot_head_t;
-
-
-#define NGX_HTTP_AFFILIATE_RECORD_MAX                                        \
-    (NGX_HTTP_AFFILIATE_SLOT_SIZE - sizeof(ngx_http_affiliate_slot_head_t))
-
-
-typedef struct {
-    ngx_http_affiliate_slot_head_t   h;
-    u_char                           data[NGX_HTTP_AFFILIATE_RECORD_MAX];
 } ngx_http_affiliate_slot_t;
+
+
+/* the start of a record's data, written by its producer before publish */
+typedef struct {
+    uint64_t                         rec;           /* seq - 1 */
+    uint32_t                         len;           /* bytes after this */
+    uint32_t                         nslots;
+} ngx_http_affiliate_rec_head_t;
+
+
+/* the longest record line, "seq" and its newline included */
+#define NGX_HTTP_AFFILIATE_RECORD_MAX    4072
 
 
 /*
@@ -189,6 +192,7 @@ typedef struct {
             uint64_t                 written;
             uint64_t                 lost;
             uint64_t                 bytes;
+            uint64_t                 tail_rec;      /* about, see ring.c */
             uint64_t                 stall_pos;
             uint64_t                 stall_since;   /* ngx_current_msec */
             uint64_t                 last_flush;    /* wall clock, ms */
@@ -219,6 +223,7 @@ typedef struct {
 
     uint64_t                         nslots;
     ngx_http_affiliate_slot_t       *slots;
+    u_char                          *data;          /* nslots + overflow */
 } ngx_http_affiliate_sh_t;
 
 
@@ -360,7 +365,7 @@ typedef struct {
 
     ngx_str_t                        secret;
     ngx_str_t                        postback_key;
-    void                            *secret_mac;    /* EVP_MAC_CTX */
+    void                            *secret_mac;    /* see cookie.c */
     void                            *postback_mac;
 
     ngx_array_t                     *bot_ua;        /* ngx_regex_elt_t */
@@ -569,12 +574,13 @@ ngx_int_t ngx_http_affiliate_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_affiliate_record(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
     ngx_http_affiliate_type_e type);
-ngx_http_affiliate_slot_t *ngx_http_affiliate_ring_reserve(
-    ngx_http_affiliate_sh_t *sh, uint64_t *pos);
-ngx_int_t ngx_http_affiliate_ring_begin(ngx_http_affiliate_sh_t *sh,
-    ngx_http_affiliate_slot_t *slot, uint64_t pos);
+uint64_t ngx_http_affiliate_ring_reserve(ngx_http_affiliate_sh_t *sh,
+    uint64_t nslots, uint64_t *rec);
 void ngx_http_affiliate_ring_publish(ngx_http_affiliate_sh_t *sh,
-    ngx_http_affiliate_slot_t *slot, uint64_t pos, size_t len);
+    uint64_t pos, uint64_t rec, size_t len, uint64_t nslots);
+void ngx_http_affiliate_ring_usage(ngx_http_affiliate_sh_t *sh,
+    uint64_t *accepted, uint64_t *records, uint64_t *slots,
+    uint64_t *capacity);
 ngx_open_file_t *ngx_http_affiliate_log_file(ngx_conf_t *cf,
     ngx_str_t *path);
 ngx_int_t ngx_http_affiliate_ring_init_process(ngx_cycle_t *cycle,

@@ -205,11 +205,23 @@ ngx_http_affiliate_click_index_find(ngx_http_affiliate_sh_t *sh,
 uint64_t
 ngx_http_affiliate_hash(uint64_t h, u_char *data, size_t len)
 {
+    uint64_t  w;
+
+    /* eight bytes a step (a byte a step cost ~1,000 instructions a click) */
+
     h ^= 0xcbf29ce484222325ULL;
 
-    while (len--) {
-        h ^= *data++;
-        h *= 0x100000001b3ULL;
+    for ( /* void */ ; len >= 8; data += 8, len -= 8) {
+        ngx_memcpy(&w, data, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+
+    if (len) {
+        w = (uint64_t) len << 56;
+        ngx_memcpy(&w, data, len);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
     }
 
     h ^= h >> 33;
