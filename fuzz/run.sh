@@ -27,6 +27,15 @@ for name in $names; do
     log="$OUT/logs/$name.log"
     mkdir -p "$corpus" "$art"
 
+    # the reproducers of past findings must keep passing
+    for f in "$REPO"/fuzz/crashes-found/"$name"-*; do
+        [ -f "$f" ] || continue
+        if ! "$bin" "$f" > "$log.replay" 2>&1; then
+            echo "fuzz_$name: reproducer $f fails again"
+            failed="$failed $name"
+        fi
+    done
+
     echo "fuzz_$name: ${TIME}s"
     "$bin" -max_total_time="$TIME" -timeout=10 -rss_limit_mb=2048 \
         -max_len=8192 -print_final_stats=1 -artifact_prefix="$art/" \

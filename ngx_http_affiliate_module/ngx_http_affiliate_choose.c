@@ -285,10 +285,18 @@ ngx_http_affiliate_forward_query(ngx_http_request_t *r,
             eq = amp;
         }
 
+        /*
+         * Names are compared as sent, so a name with "%" or "+" (which a
+         * shop decodes, click%5Fid is click_id) is not forwarded at all.
+         */
+
         if (eq == start
+            || ngx_strlchr(start, eq, '%') || ngx_strlchr(start, eq, '+')
             || ngx_http_affiliate_query_has(dest, start, eq - start)
-            || (eq - start == 8 && ngx_strncmp(start, "click_id", 8) == 0)
-            || (eq - start >= 4 && ngx_strncmp(start, "utm_", 4) == 0))
+            || (eq - start == 8
+                && ngx_strncasecmp(start, (u_char *) "click_id", 8) == 0)
+            || (eq - start >= 4
+                && ngx_strncasecmp(start, (u_char *) "utm_", 4) == 0))
         {
             continue;
         }

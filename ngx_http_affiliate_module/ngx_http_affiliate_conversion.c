@@ -337,12 +337,16 @@ static ngx_int_t
 ngx_http_affiliate_conversion_parse(ngx_http_request_t *r, ngx_str_t *args,
     ngx_http_affiliate_conv_args_t *a)
 {
-    u_char     *p, *last, *amp, *eq, *sp;
-    ngx_str_t  *v, raw, name;
+    u_char      *p, *last, *amp, *eq, *sp;
+    ngx_str_t   *v, raw, name;
+    ngx_uint_t   first;
 
     ngx_memzero(a, sizeof(ngx_http_affiliate_conv_args_t));
 
-    /* the parameters but sig, in order, for the HMAC */
+    /*
+     * The parameters but sig, as sent and in order, for the HMAC: every
+     * parameter between two "&" counts, empty ones at either end too.
+     */
 
     sp = ngx_pnalloc(r->pool, args->len + 1);
     if (sp == NULL) {
@@ -350,9 +354,15 @@ ngx_http_affiliate_conversion_parse(ngx_http_request_t *r, ngx_str_t *args,
     }
 
     a->signed_part.data = sp;
-    last = args->data + args->len;
 
-    for (p = args->data; p < last; p = amp + 1) {
+    if (args->len == 0) {
+        return NGX_OK;
+    }
+
+    last = args->data + args->len;
+    first = 1;
+
+    for (p = args->data; /* void */ ; p = amp + 1) {
 
         amp = ngx_strlchr(p, last, '&');
         if (amp == NULL) {
@@ -372,20 +382,27 @@ ngx_http_affiliate_conversion_parse(ngx_http_request_t *r, ngx_str_t *args,
 
         if (name.len == 3 && ngx_strncmp(name.data, "sig", 3) == 0) {
             a->sig = raw;
-            continue;
+
+        } else {
+            if (!first) {
+                *sp++ = '&';
+            }
+
+            first = 0;
+            sp = ngx_cpymem(sp, p, amp - p);
+
+            v = ngx_http_affiliate_conversion_arg(a, &name);
+
+            if (v
+                && ngx_http_affiliate_unescape_arg(r->pool, &raw, v)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
-        if (sp != a->signed_part.data) {
-            *sp++ = '&';
-        }
-
-        sp = ngx_cpymem(sp, p, amp - p);
-
-        v = ngx_http_affiliate_conversion_arg(a, &name);
-
-        if (v && ngx_http_affiliate_unescape_arg(r->pool, &raw, v) != NGX_OK)
-        {
-            return NGX_ERROR;
+        if (amp == last) {
+            break;
         }
     }
 

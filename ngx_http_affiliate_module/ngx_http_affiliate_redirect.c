@@ -288,10 +288,16 @@ ngx_http_affiliate_location_extra(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, dest->data, dest->frag);
 
+    /* "?q=why?": only the query's own "?" makes an empty query */
+
     if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_QUERY)) {
         sep = '?';
 
-    } else if (p[-1] == '?' || p[-1] == '&') {
+    } else if (p[-1] == '&'
+               || (p[-1] == '?'
+                   && ngx_strlchr(dest->data, dest->data + dest->frag, '?')
+                      == p - 1))
+    {
         sep = 0;
 
     } else {
