@@ -221,6 +221,24 @@ $r = get('/?ref=a%3Fb+c%2Bd');
 my ($land) = records_now($n + 1, 'decoded landing');
 is($land->{creator}, 'a?b c+d', 'capture: %3F, + and %2B decode as in a form');
 
+# --- 4. a chunked conversion body (UBSan once saw memcpy from NULL) -------
+
+{
+    my $body = "click_id=01ARZ3NDEKTSV4RRFFQ69G5FAV&order_id=chunk1&amount=2.50"
+             . "&currency=EUR&key=$KEY";
+    my ($b1, $b2) = (substr($body, 0, 20), substr($body, 20));
+    my $raw = "POST /conv HTTP/1.1\r\nHost: localhost\r\nUser-Agent: $UA\r\n"
+        . "Content-Type: application/x-www-form-urlencoded\r\n"
+        . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        . sprintf("%x\r\n%s\r\n", length $b1, $b1)
+        . sprintf("%x\r\n%s\r\n", length $b2, $b2) . "0\r\n\r\n";
+    my $r = $t->get('/', undef, raw => $raw);
+    is($r->{status}, 200, 'chunked conversion body: 200');
+    my ($c) = records_now($n + 1, 'chunked conversion');
+    is($c->{order_id}, 'chunk1', 'chunked body: the order recorded');
+    is($c->{amount}, '2.50', 'chunked body: the amount');
+}
+
 # --- 9. the open-redirect guard's message is the one documented -------------
 
 my ($rc, $out) = $t->conf_test(Aff::std_http(
