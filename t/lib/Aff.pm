@@ -636,6 +636,11 @@ sub raw_lines {
 
 # decoded records of a file, cached by inode: only lines appended since
 # the last call are decoded again (JSON::PP is slow)
+my $UTF8 = qr/\A(?:[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]
+    |\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}
+    |\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}
+    |[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})*\z/x;
+
 sub records {
     my ($self, @files) = @_;
     my @r;
@@ -653,9 +658,10 @@ sub records {
                 last unless $line =~ s/\n\z//;    # a line being written
                 $c->{off} += length($line) + 1;
                 my $n = ++$c->{n};
-                my $copy = $line;
-                eval { Encode::decode('UTF-8', $copy, Encode::FB_CROAK()); 1 }
-                    or die "$file:$n: not valid UTF-8: $line\n";
+                # RFC 3629 (Perl's strict UTF-8 refuses noncharacters
+                # such as U+FDEA, which are valid UTF-8 and JSON)
+                die "$file:$n: not valid UTF-8: $line\n"
+                    unless $line =~ $UTF8;
                 my $rec = eval { $JSON->decode($line) };
                 die "$file:$n: not JSON ($@): $line\n"
                     unless ref $rec eq 'HASH';
