@@ -17,6 +17,8 @@ static ngx_int_t ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
     ngx_http_affiliate_dest_t *dest, ngx_uint_t status, ngx_str_t *extra);
 static ngx_int_t ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx);
+static ngx_int_t ngx_http_affiliate_send_status(ngx_http_request_t *r,
+    ngx_uint_t status);
 
 
 ngx_str_t  ngx_http_affiliate_no_store = ngx_string("private, no-store");
@@ -296,7 +298,7 @@ ngx_http_affiliate_location_extra(ngx_http_request_t *r,
     } else if (p[-1] == '&'
                || (p[-1] == '?'
                    && ngx_strlchr(dest->data, dest->data + dest->frag, '?')
-                      == p - 1))
+                      == dest->data + dest->frag - 1))
     {
         sep = 0;
 
@@ -368,22 +370,11 @@ static ngx_int_t
 ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx)
 {
-    ngx_int_t  rc;
-
     if (ngx_http_affiliate_set_location(r, &ctx->location) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = ctx->status;
-    r->headers_out.content_length_n = 0;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    return ngx_http_send_special(r, NGX_HTTP_LAST);
+    return ngx_http_affiliate_send_status(r, ctx->status);
 }
 
 
@@ -429,14 +420,23 @@ ngx_http_affiliate_redirect_status_valid(ngx_int_t n)
 ngx_int_t
 ngx_http_affiliate_send_empty(ngx_http_request_t *r, ngx_uint_t status)
 {
-    ngx_int_t  rc;
-
     if (ngx_http_affiliate_add_header(r, "Cache-Control",
                                       &ngx_http_affiliate_no_store)
         == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    return ngx_http_affiliate_send_status(r, status);
+}
+
+
+/* the status line and the headers set so far, no body */
+
+static ngx_int_t
+ngx_http_affiliate_send_status(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_int_t  rc;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = 0;
