@@ -37,14 +37,38 @@
 #define NGX_HTTP_AFFILIATE_PID_MASK                                          \
     ((1ULL << NGX_HTTP_AFFILIATE_PID_BITS) - 1)
 
-/* a slot's writer word while a producer copies: this bit | start | pid */
+/*
+ * A first slot's writer word while its producer copies (a reservation):
+ * this bit | start time (36 bits) | pid (22 bits) | the record's slots
+ */
 #define NGX_HTTP_AFFILIATE_WRITING       (1ULL << 63)
-#define NGX_HTTP_AFFILIATE_START_MASK    ((1ULL << 41) - 1)
+#define NGX_HTTP_AFFILIATE_START_SHIFT   27
+#define NGX_HTTP_AFFILIATE_START_MASK    ((1ULL << 36) - 1)
+#define NGX_HTTP_AFFILIATE_PID_SHIFT     5
+#define NGX_HTTP_AFFILIATE_K_MASK        31ULL
+
+/* the most slots a record takes */
+#define NGX_HTTP_AFFILIATE_KMAX                                              \
+    ((NGX_HTTP_AFFILIATE_RECORD_MAX + sizeof(ngx_http_affiliate_rec_head_t) \
+      + NGX_HTTP_AFFILIATE_SLOT_SIZE - 1) / NGX_HTTP_AFFILIATE_SLOT_SIZE)
+
+/* bytes a producer reserves for "seq" and "}\n" before it knows seq */
+#define NGX_HTTP_AFFILIATE_SEQ_ROOM      (NGX_INT64_LEN + 2)
+
+/* "capacity" counts records of the average size, this before any */
+#define NGX_HTTP_AFFILIATE_TYPICAL       600
+
+/*
+ * The head word: the next record's number (low 32 bits) << 32 | the next
+ * slot position (low 32 bits); both are made whole again from the tail
+ * (see ngx_http_affiliate_head()), so the ring holds fewer than 2^30.
+ */
+#define NGX_HTTP_AFFILIATE_MAX_SLOTS     (1ULL << 30)
 
 /* seq of a slot given up while its live writer still copies into it */
 #define NGX_HTTP_AFFILIATE_QUARANTINE    2
 
-#define NGX_HTTP_AFFILIATE_MIN_SLOTS     16
+#define NGX_HTTP_AFFILIATE_MIN_SLOTS     64
 
 
 /* the layout the comments in ngx_http_affiliate_module.h promise */
@@ -61,10 +85,14 @@ _Static_assert(offsetof(ngx_http_affiliate_sh_t, counters)
 _Static_assert(sizeof(ngx_http_affiliate_counter_t)
                == NGX_HTTP_AFFILIATE_LINE,
                "a counter is one line");
-_Static_assert(sizeof(ngx_http_affiliate_slot_t)
-               == NGX_HTTP_AFFILIATE_SLOT_SIZE,
-               "a slot is NGX_HTTP_AFFILIATE_SLOT_SIZE bytes");
-_Static_assert(NGX_HTTP_AFFILIATE_MIN_SLOTS > NGX_HTTP_AFFILIATE_QUARANTINE,
+_Static_assert(sizeof(ngx_http_affiliate_slot_t) == 16,
+               "a slot's header is two words");
+_Static_assert(sizeof(ngx_http_affiliate_rec_head_t) == 16,
+               "a record's head keeps its text 8-byte aligned");
+_Static_assert(NGX_HTTP_AFFILIATE_KMAX <= NGX_HTTP_AFFILIATE_K_MASK,
+               "a record's slots fit in a writer word");
+_Static_assert(NGX_HTTP_AFFILIATE_MIN_SLOTS
+               > NGX_HTTP_AFFILIATE_QUARANTINE + NGX_HTTP_AFFILIATE_KMAX,
                "a quarantined seq is never another lap's");
 
 
@@ -78,6 +106,10 @@ static ngx_int_t ngx_http_affiliate_log_check(ngx_http_affiliate_zone_t *zone,
 static uint64_t ngx_http_affiliate_proc_start(ngx_pid_t pid,
     ngx_uint_t *zombie);
 static ngx_uint_t ngx_http_affiliate_writer_gone(uint64_t writer);
+static void ngx_http_affiliate_head(ngx_http_affiliate_sh_t *sh, uint64_t h,
+    uint64_t *pos, uint64_t *rec);
+static ngx_uint_t ngx_http_affiliate_ring_free(ngx_http_affiliate_sh_t *sh,
+    uint64_t pos, uint64_t nslots, uint64_t writer, uint64_t seq);
 static ngx_int_t ngx_http_affiliate_flush(ngx_http_affiliate_zone_t *zone,
     ngx_log_t *log, ngx_uint_t exiting);
 static ngx_int_t ngx_http_affiliate_flush_batch(
@@ -90,6 +122,8 @@ static ngx_int_t ngx_http_affiliate_write_failed(
     ngx_http_affiliate_zone_t *zone, ngx_log_t *log, ngx_err_t err);
 static void ngx_http_affiliate_consume(ngx_http_affiliate_sh_t *sh,
     uint64_t pos, size_t n);
+static ngx_inline ngx_http_affiliate_rec_head_t *ngx_http_affiliate_rec(
+    ngx_http_affiliate_sh_t *sh, uint64_t pos);
 static ngx_uint_t ngx_http_affiliate_lease_take(
     ngx_http_affiliate_zone_t *zone, ngx_log_t *log);
 static ngx_uint_t ngx_http_affiliate_lease_refresh(
@@ -101,7 +135,7 @@ static void ngx_http_affiliate_file_flush(ngx_open_file_t *file,
 static uint64_t ngx_http_affiliate_wall_msec(void);
 
 
-/* this process as a slot's writer: WRITING | start time | pid */
+/* this process as a slot's writer: WRITING | start time | pid | 0 */
 static uint64_t  ngx_http_affiliate_self;
 
 
@@ -221,28 +255,43 @@ ngx_http_affiliate_zone_create(ngx_shm_zone_t *shm_zone)
         return NGX_ERROR;
     }
 
-    /* carve every page left into slots, once */
+    /*
+     * carve every page left into slot headers and data, once; the data
+     * has KMAX - 1 slots more, so that a record starting near the end
+     * is contiguous (its slots' headers wrap, its bytes do not)
+     */
 
-    sh->nslots = shpool->pfree * ngx_pagesize
-                 / sizeof(ngx_http_affiliate_slot_t);
+    len = shpool->pfree * ngx_pagesize
+          - (NGX_HTTP_AFFILIATE_KMAX - 1) * NGX_HTTP_AFFILIATE_SLOT_SIZE
+          - ngx_pagesize;
 
-    if (sh->nslots < NGX_HTTP_AFFILIATE_MIN_SLOTS) {
+    sh->nslots = len / (sizeof(ngx_http_affiliate_slot_t)
+                        + NGX_HTTP_AFFILIATE_SLOT_SIZE);
+
+    if (sh->nslots < NGX_HTTP_AFFILIATE_MIN_SLOTS
+        || sh->nslots > NGX_HTTP_AFFILIATE_MAX_SLOTS)
+    {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "affiliate zone \"%V\" leaves room for %uL records "
-                      "only, the minimum is %d", &zone->name, sh->nslots,
-                      NGX_HTTP_AFFILIATE_MIN_SLOTS);
+                      "affiliate zone \"%V\" leaves room for %uL slots "
+                      "of the ring, it must be %d to %uL", &zone->name,
+                      sh->nslots, NGX_HTTP_AFFILIATE_MIN_SLOTS,
+                      NGX_HTTP_AFFILIATE_MAX_SLOTS);
         return NGX_ERROR;
     }
 
     sh->slots = ngx_slab_alloc(shpool,
-                               sh->nslots * sizeof(ngx_http_affiliate_slot_t));
+                               sh->nslots * sizeof(ngx_http_affiliate_slot_t)
+                               + (sh->nslots + NGX_HTTP_AFFILIATE_KMAX - 1)
+                                 * NGX_HTTP_AFFILIATE_SLOT_SIZE);
     if (sh->slots == NULL) {
         return NGX_ERROR;
     }
 
+    sh->data = (u_char *) &sh->slots[sh->nslots];
+
     for (i = 0; i < sh->nslots; i++) {
-        sh->slots[i].h.seq = i;
-        sh->slots[i].h.writer = i;
+        sh->slots[i].seq = i;
+        sh->slots[i].writer = i;
     }
 
     shpool->data = sh;
@@ -378,103 +427,210 @@ ngx_http_affiliate_log_check(ngx_http_affiliate_zone_t *zone, ngx_log_t *log)
 
 
 /*
- * Claims the next slot (Vyukov's bounded queue): a slot is free for
- * position pos when its seq equals pos.  No lock; NULL when full.
+ * The head word made whole: its low halves are the next slot position
+ * and the next record's number modulo 2^32; the tail (exact) and the
+ * tail's record number (about: it misses the lost records since the
+ * last release) are never more than 2^31 behind, nor ahead.
  */
 
-ngx_http_affiliate_slot_t *
-ngx_http_affiliate_ring_reserve(ngx_http_affiliate_sh_t *sh, uint64_t *ppos)
+static void
+ngx_http_affiliate_head(ngx_http_affiliate_sh_t *sh, uint64_t h,
+    uint64_t *pos, uint64_t *rec)
+{
+    uint64_t  tail, tail_rec;
+
+    tail = __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE);
+    tail_rec = __atomic_load_n(&sh->tail_rec, __ATOMIC_RELAXED);
+
+    *pos = tail + (int64_t) (int32_t) ((uint32_t) h - (uint32_t) tail);
+
+    if (rec) {
+        *rec = tail_rec + (int64_t) (int32_t) ((uint32_t) (h >> 32)
+                                               - (uint32_t) tail_rec);
+    }
+}
+
+
+/* the head word after a claim of n slots at h */
+
+static ngx_inline uint64_t
+ngx_http_affiliate_head_next(uint64_t h, uint64_t n)
+{
+    return ((h >> 32) + 1) << 32 | (uint32_t) (h + n);
+}
+
+
+static ngx_inline ngx_http_affiliate_rec_head_t *
+ngx_http_affiliate_rec(ngx_http_affiliate_sh_t *sh, uint64_t pos)
+{
+    return (ngx_http_affiliate_rec_head_t *)
+               (sh->data + pos % sh->nslots * NGX_HTTP_AFFILIATE_SLOT_SIZE);
+}
+
+
+/*
+ * Claims nslots consecutive slots for one record, without a lock.  The
+ * first slot is reserved with a CAS on its writer word (pos -> this
+ * process | nslots), then the head moves past the record; a producer
+ * that finds a reservation the head has not passed yet moves the head
+ * for it (the reserver may have died in between).  A slot is free for
+ * position pos when its seq equals pos (Vyukov's bounded queue).
+ * Returns the first slot's position and the record's number, or
+ * (uint64_t) -1 when the ring is full there.
+ */
+
+uint64_t
+ngx_http_affiliate_ring_reserve(ngx_http_affiliate_sh_t *sh, uint64_t nslots,
+    uint64_t *rec)
 {
     int64_t                     dif;
-    uint64_t                    pos, seq;
+    uint64_t                    h, pos, seq, w, i;
     ngx_http_affiliate_slot_t  *slot;
 
-    pos = __atomic_load_n(&sh->head, __ATOMIC_RELAXED);
-
     for ( ;; ) {
+        h = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
+        ngx_http_affiliate_head(sh, h, &pos, rec);
+
         slot = &sh->slots[pos % sh->nslots];
-        seq = __atomic_load_n(&slot->h.seq, __ATOMIC_ACQUIRE);
+        seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
         dif = (int64_t) (seq - pos);
 
-        if (dif == 0) {
-            if (__atomic_compare_exchange_n(&sh->head, &pos, pos + 1, 1,
-                                            __ATOMIC_RELAXED,
-                                            __ATOMIC_RELAXED))
-            {
-                *ppos = pos;
-                return slot;
+        if (dif < 0) {
+            return (uint64_t) -1;
+        }
+
+        if (dif > 0) {
+            continue;
+        }
+
+        w = __atomic_load_n(&slot->writer, __ATOMIC_ACQUIRE);
+
+        if (w != pos) {
+            if (w & NGX_HTTP_AFFILIATE_WRITING) {
+                (void) __atomic_compare_exchange_n(&sh->head, &h,
+                           ngx_http_affiliate_head_next(h,
+                               w & NGX_HTTP_AFFILIATE_K_MASK),
+                           0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
             }
 
             continue;
         }
 
-        if (dif < 0) {
-            return NULL;
+        for (i = 1; i < nslots; i++) {
+            seq = __atomic_load_n(&sh->slots[(pos + i) % sh->nslots].seq,
+                                  __ATOMIC_ACQUIRE);
+            if (seq != pos + i) {
+                break;
+            }
         }
 
-        pos = __atomic_load_n(&sh->head, __ATOMIC_RELAXED);
+        if (i < nslots) {
+            if ((int64_t) (seq - (pos + i)) < 0
+                && __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE) == h)
+            {
+                return (uint64_t) -1;
+            }
+
+            continue;
+        }
+
+        if (__atomic_compare_exchange_n(&slot->writer, &w,
+                                        ngx_http_affiliate_self | nslots, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        {
+            (void) __atomic_compare_exchange_n(&sh->head, &h,
+                       ngx_http_affiliate_head_next(h, nslots),
+                       0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+            return pos;
+        }
     }
 }
 
 
 /*
- * Starts writing a claimed slot.  Fails only if the flusher gave the
- * slot up while this producer was stalled after claiming it: the record
- * is then counted as lost already and must not be written.
- */
-
-ngx_int_t
-ngx_http_affiliate_ring_begin(ngx_http_affiliate_sh_t *sh,
-    ngx_http_affiliate_slot_t *slot, uint64_t pos)
-{
-    if (__atomic_compare_exchange_n(&slot->h.writer, &pos,
-                                    ngx_http_affiliate_self, 0,
-                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-    {
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
-}
-
-
-/*
- * Publishes a written slot.  The writer word first says "written, ready
- * for the next lap"; then seq says "published".  If the flusher
- * quarantined the slot meanwhile (counted lost), the slot is handed back
- * for the next lap instead; if it published it on our behalf, nothing
- * is left to do.
+ * Publishes a written record.  Its head (number, length, slots) and the
+ * writer word "written, ready for the next lap" first; then seq says
+ * "published".  If the flusher quarantined the record meanwhile (counted
+ * lost), its slots are handed back for the next lap instead; if it
+ * published it on our behalf, nothing is left to do.
  */
 
 void
-ngx_http_affiliate_ring_publish(ngx_http_affiliate_sh_t *sh,
-    ngx_http_affiliate_slot_t *slot, uint64_t pos, size_t len)
+ngx_http_affiliate_ring_publish(ngx_http_affiliate_sh_t *sh, uint64_t pos,
+    uint64_t rec, size_t len, uint64_t nslots)
 {
-    uint64_t  expected;
+    uint64_t                        expected;
+    ngx_http_affiliate_slot_t      *slot;
+    ngx_http_affiliate_rec_head_t  *rh;
 
-    __atomic_store_n(&slot->h.len, (uint32_t) len, __ATOMIC_RELAXED);
-    __atomic_store_n(&slot->h.writer, pos + sh->nslots, __ATOMIC_RELEASE);
+    slot = &sh->slots[pos % sh->nslots];
+    rh = ngx_http_affiliate_rec(sh, pos);
+
+    rh->rec = rec;
+    rh->len = (uint32_t) len;
+    rh->nslots = (uint32_t) nslots;
+
+    __atomic_store_n(&slot->writer, pos + sh->nslots, __ATOMIC_RELEASE);
 
     expected = pos;
 
-    if (__atomic_compare_exchange_n(&slot->h.seq, &expected, pos + 1, 0,
+    if (__atomic_compare_exchange_n(&slot->seq, &expected, pos + 1, 0,
                                     __ATOMIC_RELEASE, __ATOMIC_RELAXED))
     {
         return;
     }
 
-    expected = pos + NGX_HTTP_AFFILIATE_QUARANTINE;
+    if (expected == pos + NGX_HTTP_AFFILIATE_QUARANTINE) {
+        (void) ngx_http_affiliate_ring_free(sh, pos, nslots,
+                                            pos + sh->nslots, expected);
+    }
+}
 
-    (void) __atomic_compare_exchange_n(&slot->h.seq, &expected,
-                                       pos + sh->nslots, 0,
+
+/*
+ * Hands a record's slots to the next lap: the slots after the first
+ * (their seq and writer are still pos + i), then the first one, whose
+ * writer is "writer" and seq "seq".  Compare-and-swaps from those exact
+ * states only: nothing of another lap can be freed.  Returns 1 when the
+ * first slot was freed by this call.
+ */
+
+static ngx_uint_t
+ngx_http_affiliate_ring_free(ngx_http_affiliate_sh_t *sh, uint64_t pos,
+    uint64_t nslots, uint64_t writer, uint64_t seq)
+{
+    uint64_t                    n, i, expected;
+    ngx_http_affiliate_slot_t  *slot;
+
+    n = sh->nslots;
+
+    for (i = 1; i < nslots; i++) {
+        slot = &sh->slots[(pos + i) % n];
+
+        expected = pos + i;
+        (void) __atomic_compare_exchange_n(&slot->writer, &expected,
+                                           pos + i + n, 0, __ATOMIC_RELAXED,
+                                           __ATOMIC_RELAXED);
+        expected = pos + i;
+        (void) __atomic_compare_exchange_n(&slot->seq, &expected,
+                                           pos + i + n, 0, __ATOMIC_RELEASE,
+                                           __ATOMIC_RELAXED);
+    }
+
+    slot = &sh->slots[pos % n];
+
+    (void) __atomic_compare_exchange_n(&slot->writer, &writer, pos + n, 0,
+                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+
+    return __atomic_compare_exchange_n(&slot->seq, &seq, pos + n, 0,
                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
 
 /*
- * Formats the record into this worker's scratch buffer, then claims a
- * slot, copies and publishes: between claim and publish there is only a
- * bounded copy.  The record ends with "seq", known once claimed.
+ * Formats the record into this worker's scratch buffer, then claims its
+ * slots, copies and publishes: between claim and publish there is only
+ * a bounded copy.  The record ends with "seq", known once claimed.
  */
 
 ngx_int_t
@@ -482,12 +638,11 @@ ngx_http_affiliate_record(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
     ngx_http_affiliate_type_e type)
 {
-    u_char                     *p;
-    size_t                      len;
-    int64_t                     last;
-    uint64_t                    pos, tail;
-    ngx_http_affiliate_sh_t    *sh;
-    ngx_http_affiliate_slot_t  *slot;
+    u_char                   *p, *start;
+    size_t                    len;
+    int64_t                   last;
+    uint64_t                  pos, rec, tail, k;
+    ngx_http_affiliate_sh_t  *sh;
 
     sh = zone->sh;
 
@@ -499,7 +654,9 @@ ngx_http_affiliate_record(ngx_http_request_t *r,
                                            NGX_HTTP_AFFILIATE_RECORD_MAX
                                            - NGX_INT64_LEN);
 
-    if (len < 3 || ngx_memcmp(zone->scratch + len - 3, "0}\n", 3) != 0) {
+    if (len < 3 || len > NGX_HTTP_AFFILIATE_RECORD_MAX
+        || ngx_memcmp(zone->scratch + len - 3, "0}\n", 3) != 0)
+    {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "affiliate record does not end with \"seq\"");
         return NGX_ERROR;
@@ -507,9 +664,13 @@ ngx_http_affiliate_record(ngx_http_request_t *r,
 
     len -= 3;
 
-    slot = ngx_http_affiliate_ring_reserve(sh, &pos);
+    k = (sizeof(ngx_http_affiliate_rec_head_t) + len
+         + NGX_HTTP_AFFILIATE_SEQ_ROOM + NGX_HTTP_AFFILIATE_SLOT_SIZE - 1)
+        / NGX_HTTP_AFFILIATE_SLOT_SIZE;
 
-    if (slot == NULL) {
+    pos = ngx_http_affiliate_ring_reserve(sh, k, &rec);
+
+    if (pos == (uint64_t) -1) {
         ngx_http_affiliate_count(sh, NGX_HTTP_AFFILIATE_DROPPED);
 
         last = __atomic_load_n(&sh->drop_alert, __ATOMIC_RELAXED);
@@ -528,26 +689,66 @@ ngx_http_affiliate_record(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_affiliate_ring_begin(sh, slot, pos) != NGX_OK) {
-        return NGX_DECLINED;
-    }
+    start = (u_char *) (ngx_http_affiliate_rec(sh, pos) + 1);
 
-    p = ngx_cpymem(slot->data, zone->scratch, len);
-    p = ngx_sprintf(p, "%uL}\n", pos + 1);
+    p = ngx_cpymem(start, zone->scratch, len);
+    p = ngx_sprintf(p, "%uL}\n", rec + 1);
 
-    ngx_http_affiliate_ring_publish(sh, slot, pos, p - slot->data);
+    ngx_http_affiliate_ring_publish(sh, pos, rec, p - start, k);
 
     /* past the high-water mark this worker flushes once the event ends */
 
     tail = __atomic_load_n(&sh->tail, __ATOMIC_RELAXED);
 
-    if (pos - tail >= sh->nslots / 2 && !zone->flush_event.posted
+    if ((int64_t) (pos + k - tail) >= (int64_t) sh->nslots / 2
+        && !zone->flush_event.posted
         && zone->flush_event.handler)
     {
         ngx_post_event(&zone->flush_event, &ngx_posted_events);
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * For the status: records accepted (got a seq), records waiting, slots
+ * in use, and the records of the average size written so far (or of
+ * NGX_HTTP_AFFILIATE_TYPICAL bytes) the ring holds.
+ */
+
+void
+ngx_http_affiliate_ring_usage(ngx_http_affiliate_sh_t *sh,
+    uint64_t *accepted, uint64_t *records, uint64_t *slots,
+    uint64_t *capacity)
+{
+    uint64_t  h, pos, rec, tail, done, written, avg, digits, d;
+
+    h = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
+    ngx_http_affiliate_head(sh, h, &pos, &rec);
+
+    tail = __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE);
+    written = __atomic_load_n(&sh->written, __ATOMIC_RELAXED);
+    done = written + __atomic_load_n(&sh->lost, __ATOMIC_RELAXED);
+
+    *accepted = rec;
+    *records = rec > done ? rec - done : 0;
+    *slots = pos > tail ? ngx_min(pos - tail, sh->nslots) : 0;
+
+    avg = written ? __atomic_load_n(&sh->bytes, __ATOMIC_RELAXED) / written
+                  : NGX_HTTP_AFFILIATE_TYPICAL;
+
+    /* a producer reserves room for 20 digits, the line has fewer */
+
+    for (digits = 1, d = rec + 1; d >= 10; d /= 10) {
+        digits++;
+    }
+
+    *capacity = sh->nslots
+                / ((sizeof(ngx_http_affiliate_rec_head_t) + avg
+                    + NGX_HTTP_AFFILIATE_SEQ_ROOM - 2 - digits
+                    + NGX_HTTP_AFFILIATE_SLOT_SIZE - 1)
+                   / NGX_HTTP_AFFILIATE_SLOT_SIZE);
 }
 
 
@@ -565,8 +766,9 @@ ngx_http_affiliate_ring_init_process(ngx_cycle_t *cycle,
 
     ngx_http_affiliate_self = NGX_HTTP_AFFILIATE_WRITING
         | (ngx_http_affiliate_proc_start(ngx_pid, &zombie)
-           & NGX_HTTP_AFFILIATE_START_MASK) << NGX_HTTP_AFFILIATE_PID_BITS
-        | ((uint64_t) ngx_pid & NGX_HTTP_AFFILIATE_PID_MASK);
+           & NGX_HTTP_AFFILIATE_START_MASK) << NGX_HTTP_AFFILIATE_START_SHIFT
+        | ((uint64_t) ngx_pid & NGX_HTTP_AFFILIATE_PID_MASK)
+          << NGX_HTTP_AFFILIATE_PID_SHIFT;
 
     zone->buf_size = NGX_HTTP_AFFILIATE_BUF_SIZE;
 
@@ -620,7 +822,8 @@ ngx_http_affiliate_ring_exit_process(ngx_cycle_t *cycle,
 
     ngx_time_update();
 
-    target = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
+    ngx_http_affiliate_head(sh, __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE),
+                            &target, NULL);
     start = ngx_current_msec;
 
     for ( ;; ) {
@@ -640,8 +843,9 @@ ngx_http_affiliate_ring_exit_process(ngx_cycle_t *cycle,
             >= (ngx_msec_int_t) bound)
         {
             ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                          "affiliate zone \"%V\": %uL records left "
-                          "unflushed at exit", &zone->name, target - tail);
+                          "affiliate zone \"%V\": %uL slots of records "
+                          "left unflushed at exit", &zone->name,
+                          target - tail);
             return;
         }
 
@@ -731,37 +935,41 @@ static ngx_int_t
 ngx_http_affiliate_flush_batch(ngx_http_affiliate_zone_t *zone,
     ngx_log_t *log)
 {
-    u_char                     *p, *end;
-    size_t                      len, off;
-    ssize_t                     n;
-    uint64_t                    tail, pos, head, seq;
-    ngx_http_affiliate_sh_t    *sh;
-    ngx_http_affiliate_slot_t  *slot;
+    u_char                         *p, *end;
+    size_t                          len, off;
+    ssize_t                         n;
+    uint64_t                        tail, pos, head, seq;
+    ngx_http_affiliate_sh_t        *sh;
+    ngx_http_affiliate_rec_head_t  *rh;
 
     sh = zone->sh;
 
     tail = __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE);
     off = __atomic_load_n(&sh->tail_off, __ATOMIC_RELAXED);
-    head = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
+    ngx_http_affiliate_head(sh, __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE),
+                            &head, NULL);
 
     pos = tail;
     p = zone->buf;
     end = zone->buf + zone->buf_size;
 
     while (pos < head) {
-        slot = &sh->slots[pos % sh->nslots];
-        seq = __atomic_load_n(&slot->h.seq, __ATOMIC_ACQUIRE);
+        seq = __atomic_load_n(&sh->slots[pos % sh->nslots].seq,
+                              __ATOMIC_ACQUIRE);
 
         if (seq == pos + 1) {
-            len = __atomic_load_n(&slot->h.len, __ATOMIC_RELAXED) - off;
+            rh = ngx_http_affiliate_rec(sh, pos);
+            len = rh->len - off;
 
-            if ((size_t) (end - p) < len) {
+            if ((size_t) (end - p) < len
+                || rh->nslots == 0 || rh->nslots > NGX_HTTP_AFFILIATE_KMAX)
+            {
                 break;
             }
 
-            p = ngx_cpymem(p, slot->data + off, len);
+            p = ngx_cpymem(p, (u_char *) (rh + 1) + off, len);
             off = 0;
-            pos++;
+            pos += rh->nslots;
             continue;
         }
 
@@ -811,14 +1019,15 @@ ngx_http_affiliate_flush_batch(ngx_http_affiliate_zone_t *zone,
         return NGX_OK;
     }
 
-    head = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
+    ngx_http_affiliate_head(sh, __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE),
+                            &head, NULL);
 
     return pos < head ? NGX_AGAIN : NGX_OK;
 }
 
 
 /*
- * The slot at the tail (position pos) is claimed but not published.
+ * The record at the tail (position pos) is claimed but not published.
  * NGX_OK: it was given up or published on its writer's behalf, the
  * caller goes on from the tail; NGX_AGAIN: wait for it.  The stall is
  * timed with ngx_current_msec of whichever worker holds the lease, a
@@ -831,7 +1040,7 @@ ngx_http_affiliate_stalled(ngx_http_affiliate_zone_t *zone, uint64_t pos,
     ngx_log_t *log)
 {
     char                       *what;
-    uint64_t                    n, writer, expected, since;
+    uint64_t                    n, k, writer, expected, since;
     ngx_msec_t                  now;
     ngx_http_affiliate_sh_t    *sh;
     ngx_http_affiliate_slot_t  *slot;
@@ -855,7 +1064,7 @@ ngx_http_affiliate_stalled(ngx_http_affiliate_zone_t *zone, uint64_t pos,
         return NGX_AGAIN;
     }
 
-    writer = __atomic_load_n(&slot->h.writer, __ATOMIC_ACQUIRE);
+    writer = __atomic_load_n(&slot->writer, __ATOMIC_ACQUIRE);
 
     if (writer == pos + n) {
 
@@ -863,47 +1072,37 @@ ngx_http_affiliate_stalled(ngx_http_affiliate_zone_t *zone, uint64_t pos,
 
         expected = pos;
 
-        if (__atomic_compare_exchange_n(&slot->h.seq, &expected, pos + 1, 0,
+        if (__atomic_compare_exchange_n(&slot->seq, &expected, pos + 1, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         {
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "affiliate zone \"%V\": record %uL published on "
                           "behalf of its stalled writer", &zone->name,
-                          pos + 1);
+                          ngx_http_affiliate_rec(sh, pos)->rec + 1);
         }
 
         return NGX_OK;
     }
 
-    expected = pos;
+    /* the head passes a slot only once it is reserved */
 
-    if (writer == pos) {
+    if (!(writer & NGX_HTTP_AFFILIATE_WRITING)) {
+        return NGX_AGAIN;
+    }
 
-        /* claimed, never begun: its producer can no longer begin */
+    k = writer & NGX_HTTP_AFFILIATE_K_MASK;
 
-        if (!__atomic_compare_exchange_n(&slot->h.writer, &expected, pos + n,
-                                         0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_ACQUIRE))
-        {
-            return NGX_AGAIN;
-        }
-
-        expected = pos;
-        (void) __atomic_compare_exchange_n(&slot->h.seq, &expected, pos + n,
-                                           0, __ATOMIC_RELEASE,
-                                           __ATOMIC_RELAXED);
-        what = "claimed and never written";
-
-    } else if (ngx_http_affiliate_writer_gone(writer)) {
+    if (ngx_http_affiliate_writer_gone(writer)) {
 
         /* its writer died while copying: nobody can write it any more */
 
-        __atomic_store_n(&slot->h.writer, pos + n, __ATOMIC_RELAXED);
+        expected = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
 
-        if (!__atomic_compare_exchange_n(&slot->h.seq, &expected, pos + n,
-                                         0, __ATOMIC_RELEASE,
-                                         __ATOMIC_RELAXED))
-        {
+        if (expected != pos) {
+            return NGX_OK;
+        }
+
+        if (!ngx_http_affiliate_ring_free(sh, pos, k, writer, pos)) {
             return NGX_OK;
         }
 
@@ -913,11 +1112,13 @@ ngx_http_affiliate_stalled(ngx_http_affiliate_zone_t *zone, uint64_t pos,
 
         /*
          * a live writer stalled while copying (stopped, swapped out):
-         * skip the record, but keep the slot out of the next lap until
-         * the writer hands it back or is known to be gone
+         * skip the record, but keep its slots out of the next lap until
+         * the writer hands them back or is known to be gone
          */
 
-        if (!__atomic_compare_exchange_n(&slot->h.seq, &expected,
+        expected = pos;
+
+        if (!__atomic_compare_exchange_n(&slot->seq, &expected,
                                          pos + NGX_HTTP_AFFILIATE_QUARANTINE,
                                          0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE))
@@ -930,47 +1131,57 @@ ngx_http_affiliate_stalled(ngx_http_affiliate_zone_t *zone, uint64_t pos,
 
     __atomic_fetch_add(&sh->lost, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&sh->tail_off, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&sh->tail, pos + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&sh->tail, pos + k, __ATOMIC_RELEASE);
 
     ngx_log_error(NGX_LOG_ALERT, log, 0,
-                  "affiliate zone \"%V\": record %uL was never published, "
-                  "counted as lost (%s)", &zone->name, pos + 1, what);
+                  "affiliate zone \"%V\": a record at position %uL was never "
+                  "published, counted as lost (%s)", &zone->name, pos, what);
 
     return NGX_OK;
 }
 
 
 /*
- * A quarantined slot blocks its next lap: the producers see the ring
- * full there, at head.  Hand it back once its writer is gone.
+ * A quarantined record blocks its next lap: the producers see the ring
+ * full at or just after the head.  Hand it back once its writer is gone.
  */
 
 static void
 ngx_http_affiliate_quarantine_check(ngx_http_affiliate_zone_t *zone,
     ngx_log_t *log)
 {
-    uint64_t                    n, head, pos, writer, expected;
+    uint64_t                    n, i, head, pos, seq, writer;
     ngx_http_affiliate_sh_t    *sh;
     ngx_http_affiliate_slot_t  *slot;
 
     sh = zone->sh;
     n = sh->nslots;
-    head = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
+    ngx_http_affiliate_head(sh, __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE),
+                            &head, NULL);
 
-    if (head < n) {
+    /* the first slot from the head on that is not free */
+
+    for (i = 0; /* void */ ; i++) {
+        if (i == NGX_HTTP_AFFILIATE_KMAX) {
+            return;
+        }
+
+        slot = &sh->slots[(head + i) % n];
+        seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
+
+        if (seq != head + i) {
+            break;
+        }
+    }
+
+    /* a quarantined first slot of the previous lap */
+
+    if (head + i < n || seq != head + i - n + NGX_HTTP_AFFILIATE_QUARANTINE) {
         return;
     }
 
-    pos = head - n;
-    slot = &sh->slots[head % n];
-
-    if (__atomic_load_n(&slot->h.seq, __ATOMIC_ACQUIRE)
-        != pos + NGX_HTTP_AFFILIATE_QUARANTINE)
-    {
-        return;
-    }
-
-    writer = __atomic_load_n(&slot->h.writer, __ATOMIC_ACQUIRE);
+    pos = head + i - n;
+    writer = __atomic_load_n(&slot->writer, __ATOMIC_ACQUIRE);
 
     if (!(writer & NGX_HTTP_AFFILIATE_WRITING)
         || !ngx_http_affiliate_writer_gone(writer))
@@ -978,22 +1189,15 @@ ngx_http_affiliate_quarantine_check(ngx_http_affiliate_zone_t *zone,
         return;
     }
 
-    expected = writer;
-
-    if (!__atomic_compare_exchange_n(&slot->h.writer, &expected, pos + n, 0,
-                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-    {
-        return;
-    }
-
-    expected = pos + NGX_HTTP_AFFILIATE_QUARANTINE;
-
-    if (__atomic_compare_exchange_n(&slot->h.seq, &expected, pos + n, 0,
-                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    if (ngx_http_affiliate_ring_free(sh, pos,
+                                     writer & NGX_HTTP_AFFILIATE_K_MASK,
+                                     writer,
+                                     pos + NGX_HTTP_AFFILIATE_QUARANTINE))
     {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "affiliate zone \"%V\": the writer of record %uL is "
-                      "gone, its slot is free again", &zone->name, pos + 1);
+                      "affiliate zone \"%V\": the writer of the record at "
+                      "position %uL is gone, its slots are free again",
+                      &zone->name, pos);
     }
 }
 
@@ -1011,11 +1215,12 @@ ngx_http_affiliate_writer_gone(uint64_t writer)
     ngx_pid_t   pid;
     ngx_uint_t  zombie;
 
-    if (writer == ngx_http_affiliate_self) {
+    if ((writer & ~NGX_HTTP_AFFILIATE_K_MASK) == ngx_http_affiliate_self) {
         return 0;
     }
 
-    pid = (ngx_pid_t) (writer & NGX_HTTP_AFFILIATE_PID_MASK);
+    pid = (ngx_pid_t) ((writer >> NGX_HTTP_AFFILIATE_PID_SHIFT)
+                       & NGX_HTTP_AFFILIATE_PID_MASK);
 
     if (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
         return 1;
@@ -1028,8 +1233,8 @@ ngx_http_affiliate_writer_gone(uint64_t writer)
     }
 
     return start
-           && start != ((writer & ~NGX_HTTP_AFFILIATE_WRITING)
-                        >> NGX_HTTP_AFFILIATE_PID_BITS);
+           && start != ((writer >> NGX_HTTP_AFFILIATE_START_SHIFT)
+                        & NGX_HTTP_AFFILIATE_START_MASK);
 }
 
 
@@ -1157,16 +1362,24 @@ static void
 ngx_http_affiliate_consume(ngx_http_affiliate_sh_t *sh, uint64_t pos,
     size_t n)
 {
-    size_t                      len, off;
-    uint64_t                    tail, expected;
-    ngx_http_affiliate_slot_t  *slot;
+    size_t                          len, off;
+    uint64_t                        tail, k;
+    ngx_http_affiliate_slot_t      *slot;
+    ngx_http_affiliate_rec_head_t  *rh;
 
     tail = pos;
     off = __atomic_load_n(&sh->tail_off, __ATOMIC_RELAXED);
 
     while (n) {
         slot = &sh->slots[pos % sh->nslots];
-        len = __atomic_load_n(&slot->h.len, __ATOMIC_RELAXED) - off;
+
+        if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != pos + 1) {
+            return;
+        }
+
+        rh = ngx_http_affiliate_rec(sh, pos);
+        len = rh->len - off;
+        k = rh->nslots;
 
         if (n < len) {
             off += n;
@@ -1176,17 +1389,16 @@ ngx_http_affiliate_consume(ngx_http_affiliate_sh_t *sh, uint64_t pos,
         n -= len;
         off = 0;
 
-        expected = pos + 1;
+        __atomic_store_n(&sh->tail_rec, rh->rec + 1, __ATOMIC_RELAXED);
 
-        if (!__atomic_compare_exchange_n(&slot->h.seq, &expected,
-                                         pos + sh->nslots, 0,
-                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        if (!ngx_http_affiliate_ring_free(sh, pos, k, pos + sh->nslots,
+                                          pos + 1))
         {
             return;
         }
 
         __atomic_fetch_add(&sh->written, 1, __ATOMIC_RELAXED);
-        pos++;
+        pos += k;
     }
 
     __atomic_store_n(&sh->tail_off, (uint64_t) off, __ATOMIC_RELAXED);

@@ -243,7 +243,7 @@ ngx_http_affiliate_status_size(ngx_http_affiliate_status_t *st)
 
     /* counters, records, ring and revenue, with HELP lines */
 
-    len = 16384 + (NGX_HTTP_AFFILIATE_NCOUNTERS + 16) * st->zone->name.len
+    len = 16384 + (NGX_HTTP_AFFILIATE_NCOUNTERS + 20) * st->zone->name.len
           + NGX_HTTP_AFFILIATE_CURRENCIES * (st->zone->name.len + 96);
 
     for (i = 0; i <= st->ntop; i++) {
@@ -266,16 +266,14 @@ ngx_http_affiliate_status_size(ngx_http_affiliate_status_t *st)
 static u_char *
 ngx_http_affiliate_status_json(u_char *p, ngx_http_affiliate_status_t *st)
 {
-    uint64_t                   head, tail, used;
+    uint64_t                   head, used, slots, cap;
     ngx_uint_t                 i;
     ngx_msec_t                 last;
     ngx_http_affiliate_sh_t   *sh;
 
     sh = st->sh;
 
-    head = ngx_http_affiliate_load(sh->head);
-    tail = ngx_http_affiliate_load(sh->tail);
-    used = head > tail ? head - tail : 0;
+    ngx_http_affiliate_ring_usage(sh, &head, &used, &slots, &cap);
     last = ngx_http_affiliate_load(sh->last_flush);
 
     p = ngx_sprintf(p, "{\"zone\":\"%V\"", &st->zone->name);
@@ -294,8 +292,13 @@ ngx_http_affiliate_status_json(u_char *p, ngx_http_affiliate_status_t *st)
                     ngx_http_affiliate_load(sh->lost));
 
     p = ngx_sprintf(p, ",\"ring\":{\"capacity\":%uL,\"used\":%uL"
+                       ",\"size\":%uL,\"used_bytes\":%uL"
+                       ",\"slots\":%uL,\"used_slots\":%uL"
                        ",\"slot_size\":%uz}",
-                    sh->nslots, ngx_min(used, sh->nslots),
+                    cap, used,
+                    sh->nslots * NGX_HTTP_AFFILIATE_SLOT_BYTES,
+                    slots * NGX_HTTP_AFFILIATE_SLOT_BYTES,
+                    sh->nslots, slots,
                     (size_t) NGX_HTTP_AFFILIATE_SLOT_SIZE);
 
     for (i = NGX_HTTP_AFFILIATE_GEO_MISSES; i < NGX_HTTP_AFFILIATE_NCOUNTERS;
@@ -435,7 +438,7 @@ ngx_http_affiliate_status_prometheus(u_char *p,
     ngx_http_affiliate_status_t *st)
 {
     uint32_t                    code;
-    uint64_t                    head, tail, used;
+    uint64_t                    head, used, slots, cap;
     ngx_uint_t                  i, k;
     ngx_msec_t                  last;
     ngx_str_t                  *z;
@@ -445,9 +448,7 @@ ngx_http_affiliate_status_prometheus(u_char *p,
     sh = st->sh;
     z = &st->zone->name;
 
-    head = ngx_http_affiliate_load(sh->head);
-    tail = ngx_http_affiliate_load(sh->tail);
-    used = head > tail ? head - tail : 0;
+    ngx_http_affiliate_ring_usage(sh, &head, &used, &slots, &cap);
     last = ngx_http_affiliate_load(sh->last_flush);
 
     for (i = 0; i < NGX_HTTP_AFFILIATE_NCOUNTERS; i++) {
@@ -475,12 +476,20 @@ ngx_http_affiliate_status_prometheus(u_char *p,
         "# HELP affiliate_bytes_written_total Bytes written to the log.\n"
         "# TYPE affiliate_bytes_written_total counter\n"
         "affiliate_bytes_written_total{zone=\"%V\"} %uL\n"
-        "# HELP affiliate_ring_capacity Records the ring can hold.\n"
+        "# HELP affiliate_ring_capacity Records of the average size "
+        "written so far the ring can hold.\n"
         "# TYPE affiliate_ring_capacity gauge\n"
         "affiliate_ring_capacity{zone=\"%V\"} %uL\n"
         "# HELP affiliate_ring_used Records waiting to be written.\n"
         "# TYPE affiliate_ring_used gauge\n"
         "affiliate_ring_used{zone=\"%V\"} %uL\n"
+        "# HELP affiliate_ring_size_bytes Bytes of the ring.\n"
+        "# TYPE affiliate_ring_size_bytes gauge\n"
+        "affiliate_ring_size_bytes{zone=\"%V\"} %uL\n"
+        "# HELP affiliate_ring_used_bytes Bytes of the ring holding "
+        "records waiting to be written.\n"
+        "# TYPE affiliate_ring_used_bytes gauge\n"
+        "affiliate_ring_used_bytes{zone=\"%V\"} %uL\n"
         "# HELP affiliate_last_flush_timestamp_seconds Time of the last "
         "successful write.\n"
         "# TYPE affiliate_last_flush_timestamp_seconds gauge\n"
@@ -488,7 +497,9 @@ ngx_http_affiliate_status_prometheus(u_char *p,
         z, head, z, ngx_http_affiliate_load(sh->written),
         z, ngx_http_affiliate_load(sh->lost),
         z, ngx_http_affiliate_load(sh->bytes),
-        z, sh->nslots, z, ngx_min(used, sh->nslots),
+        z, cap, z, used,
+        z, sh->nslots * NGX_HTTP_AFFILIATE_SLOT_BYTES,
+        z, slots * NGX_HTTP_AFFILIATE_SLOT_BYTES,
         z, last / 1000, last % 1000);
 
     p = ngx_cpymem(p,

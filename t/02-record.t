@@ -169,7 +169,7 @@ like($r->{headers}{location}, qr/utm_source=a%20b%22c%5C%5Cd&/,
 # between the quotes); the slot size of docs/internals.md (4 KiB).
 my %LIMIT = (ua => 512, referer => 512, link => 128, host => 128,
              dest => 1024);
-my $SLOT = 4096;
+my $SLOT = 256;
 
 sub cut_ok {
     my ($rec, $field, $sent) = @_;
@@ -251,12 +251,17 @@ is($s->{records}{dropped}, 0, 'status: dropped');
 is($s->{records}{lost}, 0, 'status: lost');
 is($s->{ring}{slot_size}, $SLOT, "status: slot_size $SLOT");
 is($s->{ring}{used}, 0, 'status: ring empty after flush');
-my $slot = $SLOT;
 # the zone also holds other tables: at least half of it is the ring
-cmp_ok($s->{ring}{capacity}, '>=', int(16 * 1024 * 1024 / $slot / 2),
-    "status: capacity $s->{ring}{capacity} of a 16m zone");
-cmp_ok($s->{ring}{capacity}, '<=', 16 * 1024 * 1024 / $slot,
-    'status: capacity fits in 16m');
+cmp_ok($s->{ring}{size}, '>=', 8 * 1024 * 1024,
+    "status: a ring of $s->{ring}{size} bytes in a 16m zone");
+cmp_ok($s->{ring}{size}, '<=', 16 * 1024 * 1024,
+    'status: the ring fits in 16m');
+is($s->{ring}{size}, $s->{ring}{slots} * ($SLOT + 16),
+    'status: size == slots * (slot_size + header)');
+cmp_ok($s->{ring}{capacity}, '>=', $s->{ring}{slots} / 16,
+    "status: capacity $s->{ring}{capacity} records");
+cmp_ok($s->{ring}{capacity}, '<=', $s->{ring}{slots},
+    'status: capacity at most one record a slot');
 is($s->{bytes_written}, -s $t->dir . '/aff.log',
     'status: bytes_written is the file size');
 like($s->{last_flush} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,

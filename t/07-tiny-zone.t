@@ -37,7 +37,9 @@ $t->start;
 my $s = $t->status_json;
 my $cap = $s->{ring}{capacity};
 cmp_ok($cap, '>=', 64, "capacity $cap of the minimum zone: at least 64");
-cmp_ok($cap * 2048, '<=', $min * 1024, 'the slots fit in the zone');
+cmp_ok($s->{ring}{size}, '<=', $min * 1024, 'the ring fits in the zone');
+is($s->{ring}{size}, $s->{ring}{slots} * ($s->{ring}{slot_size} + 16),
+   'ring size == slots * (slot_size + header)');
 
 # pipelined requests fill the ring faster than one flush empties it;
 # whether records are dropped depends on timing, the sums must hold anyway
