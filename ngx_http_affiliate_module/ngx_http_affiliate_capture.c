@@ -14,10 +14,8 @@ static ngx_int_t ngx_http_affiliate_capture_params(ngx_http_request_t *r,
     ngx_http_affiliate_loc_conf_t *alcf, ngx_http_affiliate_ctx_t *ctx);
 static ngx_int_t ngx_http_affiliate_capture_target(ngx_http_request_t *r,
     ngx_http_affiliate_loc_conf_t *alcf, ngx_str_t *target);
-static u_char *ngx_http_affiliate_escape_args(u_char *dst, u_char *src,
-    size_t len);
-static ngx_uint_t ngx_http_affiliate_capture_param(ngx_str_t *name,
-    u_char *start, u_char *end);
+static ngx_uint_t ngx_http_affiliate_capture_param(ngx_str_t *param,
+    ngx_str_t *name);
 
 
 /*
@@ -136,8 +134,9 @@ static ngx_int_t
 ngx_http_affiliate_capture_target(ngx_http_request_t *r,
     ngx_http_affiliate_loc_conf_t *alcf, ngx_str_t *target)
 {
-    u_char  *p, *path, *start, *amp, *last, *eq;
-    size_t   len;
+    u_char     *p, *path, *start, *amp, *last;
+    size_t      len;
+    ngx_str_t   name, value;
 
     path = r->uri.data;
     last = r->uri.data + r->uri.len;
@@ -165,21 +164,12 @@ ngx_http_affiliate_capture_target(ngx_http_request_t *r,
 
     for (start = r->args.data; start < last; start = amp + 1) {
 
-        amp = ngx_strlchr(start, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
-
-        eq = ngx_strlchr(start, amp, '=');
-        if (eq == NULL) {
-            eq = amp;
-        }
+        amp = ngx_http_affiliate_arg_split(start, last, &name, &value);
 
         if (amp == start
-            || ngx_http_affiliate_capture_param(&alcf->capture_creator,
-                                                start, eq)
+            || ngx_http_affiliate_capture_param(&alcf->capture_creator, &name)
             || ngx_http_affiliate_capture_param(&alcf->capture_campaign,
-                                                start, eq))
+                                                &name))
         {
             continue;
         }
@@ -194,15 +184,18 @@ ngx_http_affiliate_capture_target(ngx_http_request_t *r,
 }
 
 
-/* the raw query may hold bytes a header must not: space, DEL, 8-bit */
+/*
+ * The raw query may hold bytes a header must not carry (space, DEL,
+ * 8-bit) and "#", which would start a fragment: all are escaped.
+ */
 
-static u_char *
+u_char *
 ngx_http_affiliate_escape_args(u_char *dst, u_char *src, size_t len)
 {
     static u_char  hex[] = "0123456789ABCDEF";
 
     while (len--) {
-        if (*src > ' ' && *src < 0x7f) {
+        if (*src > ' ' && *src < 0x7f && *src != '#') {
             *dst++ = *src++;
             continue;
         }
@@ -217,11 +210,11 @@ ngx_http_affiliate_escape_args(u_char *dst, u_char *src, size_t len)
 
 
 static ngx_uint_t
-ngx_http_affiliate_capture_param(ngx_str_t *name, u_char *start, u_char *end)
+ngx_http_affiliate_capture_param(ngx_str_t *param, ngx_str_t *name)
 {
-    return name->len
-           && (size_t) (end - start) == name->len
-           && ngx_strncasecmp(start, name->data, name->len) == 0;
+    return param->len
+           && name->len == param->len
+           && ngx_strncasecmp(name->data, param->data, param->len) == 0;
 }
 
 

@@ -26,7 +26,7 @@ static ngx_http_affiliate_dest_t *ngx_http_affiliate_variant(
     ngx_http_request_t *r, ngx_http_affiliate_zone_t *zone,
     ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_link_opts_t *o);
 static ngx_uint_t ngx_http_affiliate_query_has(
-    ngx_http_affiliate_dest_t *dest, u_char *name, size_t len);
+    ngx_http_affiliate_dest_t *dest, ngx_str_t *name);
 
 
 static char  *ngx_http_affiliate_devices[] = { "ios", "android", "desktop" };
@@ -255,9 +255,8 @@ ngx_int_t
 ngx_http_affiliate_forward_query(ngx_http_request_t *r,
     ngx_http_affiliate_dest_t *dest, ngx_str_t *extra)
 {
-    u_char  *p, *start, *last, *amp, *eq, *s;
-
-    static u_char  hex[] = "0123456789ABCDEF";
+    u_char     *p, *start, *last, *amp;
+    ngx_str_t   name, value;
 
     ngx_str_null(extra);
 
@@ -275,28 +274,21 @@ ngx_http_affiliate_forward_query(ngx_http_request_t *r,
 
     for (start = r->args.data; start < last; start = amp + 1) {
 
-        amp = ngx_strlchr(start, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
-
-        eq = ngx_strlchr(start, amp, '=');
-        if (eq == NULL) {
-            eq = amp;
-        }
+        amp = ngx_http_affiliate_arg_split(start, last, &name, &value);
 
         /*
          * Names are compared as sent, so a name with "%" or "+" (which a
          * shop decodes, click%5Fid is click_id) is not forwarded at all.
          */
 
-        if (eq == start
-            || ngx_strlchr(start, eq, '%') || ngx_strlchr(start, eq, '+')
-            || ngx_http_affiliate_query_has(dest, start, eq - start)
-            || (eq - start == 8
-                && ngx_strncasecmp(start, (u_char *) "click_id", 8) == 0)
-            || (eq - start >= 4
-                && ngx_strncasecmp(start, (u_char *) "utm_", 4) == 0))
+        if (name.len == 0
+            || ngx_strlchr(name.data, name.data + name.len, '%')
+            || ngx_strlchr(name.data, name.data + name.len, '+')
+            || ngx_http_affiliate_query_has(dest, &name)
+            || (name.len == 8
+                && ngx_strncasecmp(name.data, (u_char *) "click_id", 8) == 0)
+            || (name.len >= 4
+                && ngx_strncasecmp(name.data, (u_char *) "utm_", 4) == 0))
         {
             continue;
         }
@@ -305,16 +297,7 @@ ngx_http_affiliate_forward_query(ngx_http_request_t *r,
             *p++ = '&';
         }
 
-        for (s = start; s < amp; s++) {
-            if (*s > ' ' && *s < 0x7f && *s != '#') {
-                *p++ = *s;
-                continue;
-            }
-
-            *p++ = '%';
-            *p++ = hex[*s >> 4];
-            *p++ = hex[*s & 0xf];
-        }
+        p = ngx_http_affiliate_escape_args(p, start, amp - start);
     }
 
     extra->len = p - extra->data;
@@ -324,10 +307,11 @@ ngx_http_affiliate_forward_query(ngx_http_request_t *r,
 
 
 static ngx_uint_t
-ngx_http_affiliate_query_has(ngx_http_affiliate_dest_t *dest, u_char *name,
-    size_t len)
+ngx_http_affiliate_query_has(ngx_http_affiliate_dest_t *dest,
+    ngx_str_t *name)
 {
-    u_char  *p, *last, *amp, *eq;
+    u_char     *p, *last;
+    ngx_str_t   n, v;
 
     if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_QUERY)) {
         return 0;
@@ -336,19 +320,13 @@ ngx_http_affiliate_query_has(ngx_http_affiliate_dest_t *dest, u_char *name,
     last = dest->data + dest->frag;
     p = ngx_strlchr(dest->data, last, '?');
 
-    for (p++; p < last; p = amp + 1) {
+    for (p++; p < last; p++) {
 
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
+        p = ngx_http_affiliate_arg_split(p, last, &n, &v);
 
-        eq = ngx_strlchr(p, amp, '=');
-        if (eq == NULL) {
-            eq = amp;
-        }
-
-        if ((size_t) (eq - p) == len && ngx_strncmp(p, name, len) == 0) {
+        if (n.len == name->len
+            && ngx_strncmp(n.data, name->data, name->len) == 0)
+        {
             return 1;
         }
     }

@@ -337,7 +337,7 @@ static ngx_int_t
 ngx_http_affiliate_conversion_parse(ngx_http_request_t *r, ngx_str_t *args,
     ngx_http_affiliate_conv_args_t *a)
 {
-    u_char      *p, *last, *amp, *eq, *sp;
+    u_char      *p, *last, *amp, *sp;
     ngx_str_t   *v, raw, name;
     ngx_uint_t   first;
 
@@ -364,21 +364,7 @@ ngx_http_affiliate_conversion_parse(ngx_http_request_t *r, ngx_str_t *args,
 
     for (p = args->data; /* void */ ; p = amp + 1) {
 
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
-        if (eq == NULL) {
-            eq = amp;
-        }
-
-        name.data = p;
-        name.len = eq - p;
-
-        raw.data = (eq < amp) ? eq + 1 : amp;
-        raw.len = amp - raw.data;
+        amp = ngx_http_affiliate_arg_split(p, last, &name, &raw);
 
         if (name.len == 3 && ngx_strncmp(name.data, "sig", 3) == 0) {
             a->sig = raw;

@@ -559,7 +559,8 @@ ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
 void
 ngx_http_affiliate_dest_flags(ngx_http_affiliate_dest_t *dest)
 {
-    u_char      *p, *q, *last, *amp, *eq;
+    u_char      *p, *q, *last, *amp;
+    ngx_str_t    name, value;
     ngx_uint_t   i;
 
     dest->flags = 0;
@@ -582,19 +583,12 @@ ngx_http_affiliate_dest_flags(ngx_http_affiliate_dest_t *dest)
 
     for (p = q + 1; p < last; p = amp + 1) {
 
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
-        if (eq == NULL) {
-            eq = amp;
-        }
+        amp = ngx_http_affiliate_arg_split(p, last, &name, &value);
 
         for (i = 0; ngx_http_affiliate_params[i].len; i++) {
-            if ((size_t) (eq - p) == ngx_http_affiliate_params[i].len
-                && ngx_strncmp(p, ngx_http_affiliate_params[i].data, eq - p)
+            if (name.len == ngx_http_affiliate_params[i].len
+                && ngx_strncmp(name.data, ngx_http_affiliate_params[i].data,
+                               name.len)
                    == 0)
             {
                 dest->flags |= NGX_HTTP_AFFILIATE_HAS_CLICK_ID << i;
@@ -769,4 +763,35 @@ ngx_http_affiliate_geo_dest(ngx_http_affiliate_link_t *link,
     }
 
     return NULL;
+}
+
+
+/*
+ * The query parameter that starts at p: its name (up to "=") and value.
+ * Returns where it ends: the next "&", or last.
+ */
+
+u_char *
+ngx_http_affiliate_arg_split(u_char *p, u_char *last, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char  *amp, *eq;
+
+    amp = ngx_strlchr(p, last, '&');
+    if (amp == NULL) {
+        amp = last;
+    }
+
+    eq = ngx_strlchr(p, amp, '=');
+    if (eq == NULL) {
+        eq = amp;
+    }
+
+    name->data = p;
+    name->len = eq - p;
+
+    value->data = (eq < amp) ? eq + 1 : amp;
+    value->len = amp - value->data;
+
+    return amp;
 }

@@ -519,6 +519,8 @@ ngx_http_affiliate_link_t *ngx_http_affiliate_links_find(
 char *ngx_http_affiliate_dest_parse(ngx_str_t *url,
     ngx_http_affiliate_dest_t *dest);
 void ngx_http_affiliate_dest_flags(ngx_http_affiliate_dest_t *dest);
+u_char *ngx_http_affiliate_arg_split(u_char *p, u_char *last,
+    ngx_str_t *name, ngx_str_t *value);
 ngx_http_affiliate_dest_t *ngx_http_affiliate_geo_dest(
     ngx_http_affiliate_link_t *link, ngx_http_affiliate_ctx_t *ctx);
 
@@ -641,6 +643,7 @@ ngx_int_t ngx_http_affiliate_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_affiliate_unescape_arg(ngx_pool_t *pool, ngx_str_t *raw,
     ngx_str_t *value);
+u_char *ngx_http_affiliate_escape_args(u_char *dst, u_char *src, size_t len);
 
 /* ngx_http_affiliate_table.c */
 uint64_t ngx_http_affiliate_hash(uint64_t h, u_char *data, size_t len);

@@ -689,7 +689,8 @@ ngx_http_affiliate_app_dests_check(ngx_conf_t *cf,
 static char *
 ngx_http_affiliate_utm_strip(ngx_conf_t *cf, ngx_http_affiliate_dest_t *dest)
 {
-    u_char  *p, *q, *start, *last, *frag, *amp, *out;
+    u_char     *p, *q, *start, *last, *frag, *amp, *out;
+    ngx_str_t   name, value;
 
     frag = dest->data + dest->frag;
     q = ngx_strlchr(dest->data, frag, '?');
@@ -709,15 +710,13 @@ ngx_http_affiliate_utm_strip(ngx_conf_t *cf, ngx_http_affiliate_dest_t *dest)
 
     for (q++; q < last; q = amp + 1) {
 
-        amp = ngx_strlchr(q, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
+        amp = ngx_http_affiliate_arg_split(q, last, &name, &value);
 
-        if (amp - q >= 4 && ngx_strncmp(q, "utm_", 4) == 0
-            && (ngx_strncmp(q, "utm_source", 10) == 0
-                || ngx_strncmp(q, "utm_medium", 10) == 0
-                || ngx_strncmp(q, "utm_campaign", 12) == 0))
+        if ((name.len == 10
+             && (ngx_strncmp(name.data, "utm_source", 10) == 0
+                 || ngx_strncmp(name.data, "utm_medium", 10) == 0))
+            || (name.len == 12
+                && ngx_strncmp(name.data, "utm_campaign", 12) == 0))
         {
             continue;
         }
