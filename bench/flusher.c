@@ -6,14 +6,15 @@
  * into a file).  Not a test: bench/flusher.sh builds and runs it and
  * prints the figure.
  *
- * It compiles the module's ring (ngx_http_affiliate_ring.c, included
- * below) against nginx's headers with the few core functions the ring
- * calls stubbed out, carves a ring of the size a 16m zone leaves for it,
- * and repeats: fill the ring with typical records through the producers'
- * own reserve/publish, then time the flusher's loop (the batches the
- * flush event runs, one write() of up to 512 KiB each, the lease beat,
- * the release of every record) until the ring is empty.  Only the flush
- * is timed.  The file is truncated between rounds so the disk never fills.
+ * It compiles the module's ring (ngx_http_affiliate_ring.c and
+ * ngx_http_affiliate_flush.c, included below) against nginx's headers,
+ * with the few core functions the ring calls stubbed out, carves a ring
+ * of the size a 16m zone leaves for it, and repeats: fill the ring with
+ * typical records through the producers' own reserve/publish, then time
+ * the flusher's loop (the batches the flush event runs, one write() of
+ * up to 512 KiB each, the lease beat, the release of every record) until
+ * the ring is empty.  Only the flush is timed.  The file is truncated
+ * between rounds so the disk never fills.
  *
  *     bench/flusher.sh [FILE] [ROUNDS]
  *
@@ -26,6 +27,7 @@
 
 
 #include "../ngx_http_affiliate_module/ngx_http_affiliate_ring.c"
+#include "../ngx_http_affiliate_module/ngx_http_affiliate_flush.c"
 
 #include <time.h>
 #include <pthread.h>
