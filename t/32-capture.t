@@ -60,7 +60,6 @@ my $t = Aff->new(
         'secret'    => "$SECRET\n",
     },
 );
-chmod 0600, $t->dir . '/secret';
 $t->start;
 
 my $ULID = $Aff::ULID;

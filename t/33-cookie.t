@@ -65,7 +65,6 @@ my $t = Aff->new(
     http  => $http,
     files => { 'links.tsv' => $links, 'secret' => "$SECRET\n" },
 );
-chmod 0600, $t->dir . '/secret';
 $t->start;
 
 my $ULID = $Aff::ULID;
@@ -340,7 +339,6 @@ unlike($t->error_log, qr/\[(alert|crit|emerg)\]/, 'no alerts in error.log');
 EOF
         files => { 'links.tsv' => $links, 'secret' => "$SECRET\n" },
     );
-    chmod 0600, $u->dir . '/secret';
     $u->start;
     my $r = $u->get('/go/a', [['User-Agent' => $UA]]);
     is($r->{status}, 302, 'no affiliate_cookie: 302');

@@ -48,7 +48,6 @@ my $t = Aff->new(
         'postback.key' => "$KEY\n",
     },
 );
-chmod 0600, $t->dir . '/secret', $t->dir . '/postback.key';
 $t->start;
 
 my $ULID = $Aff::ULID;

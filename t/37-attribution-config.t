@@ -43,7 +43,6 @@ EOF
 }
 
 my $t = Aff->new(http => conf(), files => \%files);
-chmod 0600, $t->dir . '/secret', $t->dir . '/postback.key';
 
 my ($rc, $out) = $t->conf_test;
 is($rc, 0, 'base config passes') or diag $out;
@@ -159,7 +158,6 @@ sub max_age {
         http => 'affiliate_cookie aff;',
         server => 'location /m/ { affiliate_redirect zone=aff; '
                 . 'affiliate_cookie aff max_age=1h; }'));
-    chmod 0600, $u->dir . '/secret', $u->dir . '/postback.key';
     $u->start;
     is(max_age($u, '/go/a'), 2592000, 'default Max-Age: 30d window');
     is(max_age($u, '/m/a'), 3600, 'max_age=1h');
@@ -193,7 +191,6 @@ sub max_age {
 {
     my $u = Aff->new(files => \%files, http => conf(
         http => "affiliate_window 2h;\n    affiliate_cookie aff;"));
-    chmod 0600, $u->dir . '/secret', $u->dir . '/postback.key';
     $u->start;
     is(max_age($u, '/go/a'), 7200, 'Max-Age follows affiliate_window 2h');
     $u->stop;

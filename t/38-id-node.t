@@ -33,7 +33,6 @@ my %files = (
 # --- default node: the hostname ---------------------------------------------
 
 my $t = Aff->new(http => http(), files => \%files);
-chmod 0600, $t->dir . '/postback.key';
 $t->start;
 
 my $r = $t->get('/go/a');
@@ -65,7 +64,6 @@ $t->stop;
 # --- an explicit node --------------------------------------------------------
 
 $t = Aff->new(http => http('edge-fra1.example'), files => \%files);
-chmod 0600, $t->dir . '/postback.key';
 $t->start;
 $t->get('/go/a') for 1 .. 3;
 $t->wait_for(sub { $t->records('aff.log') == 3 }, 10);

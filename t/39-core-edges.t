@@ -90,7 +90,6 @@ my $t = Aff->new(
         'html/mirrored.txt' => "mirrored\n",
     },
 );
-chmod 0600, $t->dir . '/secret', $t->dir . '/postback.key';
 $t->start;
 
 sub get {

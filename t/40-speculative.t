@@ -32,7 +32,6 @@ EOF
         'secret'    => "$SECRET\n",
     },
 );
-chmod 0600, $t->dir . '/secret';
 $t->start;
 
 my @nav = (['Sec-Fetch-Mode' => 'navigate'], ['Sec-Fetch-Dest' => 'document']);

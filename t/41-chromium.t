@@ -171,7 +171,6 @@ my $t = Aff->new(
 EOF
     files => \%files,
 );
-chmod 0600, $t->dir . '/secret';
 $t->start;
 my $BASE = 'http://127.0.0.1:' . $t->port;
 my $OTHER = 'http://localhost:' . $t->port2;

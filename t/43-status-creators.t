@@ -39,7 +39,6 @@ EOF
 
 my $t = Aff->new(http => conf('affiliate_zone  aff:8m creators=24576;'),
                  files => { 'links.tsv' => $links, 'postback.key' => "$KEY\n" });
-chmod 0600, $t->dir . '/postback.key';
 $t->start;
 
 sub get { $t->get($_[0], [['User-Agent' => $_[1] // $UA]]) }

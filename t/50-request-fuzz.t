@@ -52,7 +52,6 @@ my $geo_conf = $geo ? "    affiliate_geoip %%DIR%%/city.mmdb;\n"
 my ($http, $files) = HostileReq::fuzz_conf(size => '64m', geo => $geo_conf);
 my $t = Aff->new(workers => 2, main => 'pcre_jit on;', http => $http,
                  files => $files);
-chmod 0600, map { $t->dir . "/$_" } qw(secret postback.key);
 if ($geo) {
     require "$FindBin::Bin/lib/mkmmdb.pl";
     mkmmdb('city', $t->dir . '/city.mmdb');

@@ -47,7 +47,6 @@ my ($http, $files) = HostileReq::fuzz_conf(
 my $t = Aff->new(workers => $WORKERS, http => $http, files => $files,
                  main => "pcre_jit on;\nworker_shutdown_timeout 5s;");
 my $dir = $t->dir;
-chmod 0600, "$dir/secret", "$dir/postback.key";
 # a reload while geo.mmdb is broken is refused (nginx -t would fail)
 $t->allow_log(
     qr/\[emerg\].*affiliate_geoip: MMDB_open\(".*geo\.mmdb"\) failed/);

@@ -55,7 +55,6 @@ for my $n (qw(web1 web2)) {
         http  => http_for($n),
         files => { 'links.tsv' => $links, 'secret' => "$SECRET\n",
                    'postback.key' => "$KEY\n" });
-    chmod 0600, map { $node{$n}->dir . "/$_" } qw(secret postback.key);
     $node{$n}->start;
 }
 

@@ -263,6 +263,9 @@ sub write_file {
     open my $fh, '>:raw', $path or die "cannot write $path: $!";
     print $fh $self->subst($content);
     close $fh or die "cannot write $path: $!";
+    # key files (affiliate_secret, affiliate_postback_key): nginx refuses
+    # them when others may read them
+    chmod 0600, $path if $name =~ m{(?:^|/)(?:secret|[^/]*\.key)\z};
     return $path;
 }
 
