@@ -62,7 +62,7 @@ if ($geo) {
 $t->start;
 
 my $cap = $t->status_json->{ring}{capacity};
-diag "ring capacity $cap slots";
+diag "ring capacity $cap records";
 
 my $g = HostileReq->new(seed => $seed, port => $t->port);
 my $res = HostileReq::run(
