@@ -198,7 +198,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         *d++ = c;
 
         for (q = p; q < amp; q++) {
-            if (*q > 0x20 && *q < 0x7f) {
+            if (*q > 0x20 && *q < 0x7f && *q != '#') {
                 *d++ = *q;
 
             } else {

@@ -306,12 +306,19 @@ ngx_http_affiliate_forward_query(ngx_http_request_t *r,
 }
 
 
+/*
+ * Whether the destination sets a parameter of this name (one without "%"
+ * or "+": forward_query leaves those out).  A destination's name is
+ * compared as the shop reads it, form-decoded: "a%62" is "ab".
+ */
+
 static ngx_uint_t
 ngx_http_affiliate_query_has(ngx_http_affiliate_dest_t *dest,
     ngx_str_t *name)
 {
-    u_char     *p, *last;
+    u_char     *p, *last, *d, *s, *q;
     ngx_str_t   n, v;
+    u_char      dec[NGX_HTTP_AFFILIATE_DEST_MAX];
 
     if (!(dest->flags & NGX_HTTP_AFFILIATE_HAS_QUERY)) {
         return 0;
@@ -323,6 +330,21 @@ ngx_http_affiliate_query_has(ngx_http_affiliate_dest_t *dest,
     for (p++; p < last; p++) {
 
         p = ngx_http_affiliate_arg_split(p, last, &n, &v);
+
+        if (ngx_strlchr(n.data, n.data + n.len, '%')
+            || ngx_strlchr(n.data, n.data + n.len, '+'))
+        {
+            for (q = dec, s = n.data; s < n.data + n.len; s++) {
+                *q++ = (*s == '+') ? ' ' : *s;
+            }
+
+            d = dec;
+            s = dec;
+            ngx_unescape_uri(&d, &s, n.len, 0);
+
+            n.data = dec;
+            n.len = d - dec;
+        }
 
         if (n.len == name->len
             && ngx_strncmp(n.data, name->data, name->len) == 0)
