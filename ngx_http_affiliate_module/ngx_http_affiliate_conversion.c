@@ -566,9 +566,7 @@ ngx_http_affiliate_conversion_send(ngx_http_request_t *r, ngx_uint_t status,
 {
     u_char                         *p;
     size_t                          len;
-    ngx_int_t                       rc;
     ngx_buf_t                      *b;
-    ngx_chain_t                     out;
     ngx_http_affiliate_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_affiliate_module);
@@ -632,21 +630,5 @@ ngx_http_affiliate_conversion_send(ngx_http_request_t *r, ngx_uint_t status,
         ngx_str_set(&r->headers_out.content_type, "application/json");
     }
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_affiliate_send_body(r, status, b);
 }

@@ -549,6 +549,8 @@ ngx_int_t ngx_http_affiliate_redirect_status(ngx_conf_t *cf,
 ngx_uint_t ngx_http_affiliate_redirect_status_valid(ngx_int_t n);
 ngx_int_t ngx_http_affiliate_send_empty(ngx_http_request_t *r,
     ngx_uint_t status);
+ngx_int_t ngx_http_affiliate_send_body(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_buf_t *b);
 ngx_int_t ngx_http_affiliate_redirect_handler(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_http_affiliate_add_header(ngx_http_request_t *r,
     char *key, ngx_str_t *value);

@@ -451,6 +451,35 @@ ngx_http_affiliate_send_status(ngx_http_request_t *r, ngx_uint_t status)
 }
 
 
+/* an answer of one buffer, with the content type and headers set so far */
+
+ngx_int_t
+ngx_http_affiliate_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
 /* a redirect's headers: Location, and no-store so that clicks reach us */
 
 ngx_int_t

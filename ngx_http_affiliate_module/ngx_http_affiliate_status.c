@@ -106,7 +106,6 @@ ngx_http_affiliate_status_handler(ngx_http_request_t *r)
     size_t                        len;
     ngx_int_t                     rc;
     ngx_buf_t                    *b;
-    ngx_chain_t                   out;
     ngx_http_affiliate_status_t   st;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -141,13 +140,6 @@ ngx_http_affiliate_status_handler(ngx_http_request_t *r)
         ngx_str_set(&r->headers_out.content_type, "application/json");
     }
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-
     if (ngx_http_affiliate_add_header(r, "Cache-Control",
                                       &ngx_http_affiliate_no_store)
         == NULL)
@@ -155,16 +147,7 @@ ngx_http_affiliate_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_affiliate_send_body(r, NGX_HTTP_OK, b);
 }
 
 
