@@ -173,6 +173,7 @@ for my $n (qw(web1 web2)) {
     kill 'TERM', $ship{$n};
     waitpid($ship{$n}, 0);
     is($? >> 8, 0, "$n shipper: SIGTERM, exit 0");
+    ShipDB::diag_ship_log($node{$n});
     $node{$n}->stop;
 }
 $pg->stop;

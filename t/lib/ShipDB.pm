@@ -365,6 +365,16 @@ sub start_ship {
     return $pid;
 }
 
+# a failing test shows what the node's shipper said
+sub diag_ship_log {
+    my ($t) = @_;
+    return if Test::More->builder->is_passing;
+    open my $fh, '<', $t->dir . '/ship.err' or return;
+    my @l = <$fh>;
+    splice @l, 0, @l - 40 if @l > 40;
+    Test::More::diag($t->dir . "/ship.err:\n", @l);
+}
+
 sub ship_status {
     my ($t) = @_;
     open my $fh, '<', $t->dir . '/ship/status.json' or return {};
