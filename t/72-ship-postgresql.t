@@ -15,6 +15,7 @@ use JSON::PP;
 use Time::HiRes qw(sleep time);
 use Encode ();
 use Aff;
+use POSIX ();
 use ShipDB;
 
 plan skip_all => 'PostgreSQL server not installed (scripts/deps.sh test-ship)'
@@ -163,6 +164,36 @@ compare('creator', 'roi_by_creator', 'by creator, converted to EUR', @costs,
 compare('creator,campaign', 'roi_by_creator_campaign',
         'by creator+campaign, converted to EUR', @costs,
         '--rates', "$dir/rates.tsv");
+
+# two shippers sending the same ids in opposite orders (two copies of a
+# log replayed at once): PostgreSQL ends one transaction with "deadlock
+# detected"; that batch is sent again, neither shipper gives up
+$pg->query('CREATE TABLE affiliate.twice (LIKE affiliate.records '
+           . 'INCLUDING ALL)');
+my @dl = map { sprintf '{"ts":"2026-11-30T10:00:00.000Z","type":"miss",'
+    . '"id":"01DEADLOCK%016d","node":"dl","seq":%d,"bot":false,'
+    . '"truncated":false}', $_, $_ } 1 .. 20000;
+my %dlpid;
+for my $f ('up', 'down') {
+    open my $fh, '>', "$dir/$f.log" or die $!;
+    print $fh map { "$_\n" } $f eq 'up' ? @dl : reverse @dl;
+    close $fh;
+    $dlpid{$f} = fork // die $!;
+    if (!$dlpid{$f}) {
+        open STDERR, '>', "$dir/$f.err";
+        { exec $SHIP, @target, '--table', 'affiliate.twice', '--batch', 20000,
+              '--state', "$dir/st-$f", '--once', "$dir/$f.log" };
+        POSIX::_exit(127);
+    }
+}
+for my $f (sort keys %dlpid) {
+    waitpid($dlpid{$f}, 0);
+    is($? >> 8, 0, "the same ids in opposite orders: shipper $f exit 0")
+        or diag `cat $dir/$f.err`;
+}
+is($pg->query('SELECT count(DISTINCT id) || \' \' || count(*) '
+              . 'FROM affiliate.twice'), "20000 20000\n",
+   'the same ids in opposite orders: each once');
 
 # schema mismatch and a bad connection string
 my $o = `$SHIP @{[map { "'$_'" } @target]} --table affiliate.costs --state $dir/s3 --once $dir/aff.log 2>&1`;
