@@ -11,13 +11,64 @@
 #include "ngx_http_affiliate_module.h"
 
 
+static uint64_t ngx_http_affiliate_unique_key(ngx_http_request_t *r,
+    ngx_http_affiliate_sh_t *sh, ngx_http_affiliate_ctx_t *ctx);
+
+
+/*
+ * The shared-memory entries a click will update (unique clicks, the
+ * per-creator counters), asked for as soon as their keys are known:
+ * each is a cache miss into megabytes of tables, fetched while the
+ * destination is built instead of one after another in the click.
+ */
+
+void
+ngx_http_affiliate_click_prefetch(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx)
+{
+    ngx_http_affiliate_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_affiliate_module);
+
+    if (amcf->unique) {
+        ctx->unique_key = ngx_http_affiliate_unique_key(r, zone->sh, ctx);
+        ctx->unique_keyed = 1;
+
+        ngx_http_affiliate_table_prefetch(&zone->sh->unique, ctx->unique_key,
+                                          sizeof(ngx_http_affiliate_entry_t));
+    }
+
+    ngx_http_affiliate_stat_prefetch(zone->sh, ctx);
+}
+
+
+/* a person following a link: salted hash of address, User-Agent, link */
+
+static uint64_t
+ngx_http_affiliate_unique_key(ngx_http_request_t *r,
+    ngx_http_affiliate_sh_t *sh, ngx_http_affiliate_ctx_t *ctx)
+{
+    uint64_t    key;
+    ngx_str_t  *ua;
+
+    ua = r->headers_in.user_agent ? &r->headers_in.user_agent->value : NULL;
+
+    key = ngx_http_affiliate_hash(sh->salt, r->connection->addr_text.data,
+                                  r->connection->addr_text.len);
+    key = ngx_http_affiliate_hash(key, ua ? ua->data : NULL,
+                                  ua ? ua->len : 0);
+
+    return ngx_http_affiliate_hash(key, ctx->link.data, ctx->link.len);
+}
+
+
 void
 ngx_http_affiliate_click(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
     ngx_http_affiliate_type_e type)
 {
     uint64_t                            key;
-    ngx_str_t                           v, *ua;
+    ngx_str_t                           v;
     ngx_http_affiliate_sh_t            *sh;
     ngx_http_affiliate_cookie_t        *c;
     ngx_http_affiliate_loc_conf_t      *alcf;
@@ -42,14 +93,8 @@ ngx_http_affiliate_click(ngx_http_request_t *r,
                                  : NGX_HTTP_AFFILIATE_LANDINGS);
 
     if (amcf->unique) {
-        ua = r->headers_in.user_agent ? &r->headers_in.user_agent->value
-                                      : NULL;
-
-        key = ngx_http_affiliate_hash(sh->salt, r->connection->addr_text.data,
-                                      r->connection->addr_text.len);
-        key = ngx_http_affiliate_hash(key, ua ? ua->data : NULL,
-                                      ua ? ua->len : 0);
-        key = ngx_http_affiliate_hash(key, ctx->link.data, ctx->link.len);
+        key = ctx->unique_keyed ? ctx->unique_key
+                                : ngx_http_affiliate_unique_key(r, sh, ctx);
 
         if (ngx_http_affiliate_table_seen(&sh->unique, key, ngx_time(),
                                           amcf->unique))

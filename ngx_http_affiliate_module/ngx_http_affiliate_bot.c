@@ -12,9 +12,32 @@
 
 #define NGX_HTTP_AFFILIATE_BOT_UA_SCAN  512
 
+/* the prefetch and preview headers (ngx_http_affiliate_purpose) */
+#define NGX_HTTP_AFFILIATE_PREFETCH      1      /* any of them */
+#define NGX_HTTP_AFFILIATE_SEC_PREFETCH  2      /* Sec-Purpose: prefetch */
 
-static ngx_int_t ngx_http_affiliate_header_has(ngx_http_request_t *r,
-    const char *name, size_t name_len, const char *value);
+/* a worker's verdicts on the User-Agents it saw last */
+#define NGX_HTTP_AFFILIATE_BOT_CACHE     256
+#define NGX_HTTP_AFFILIATE_BOT_CACHE_UA  252
+
+
+typedef struct {
+    uint16_t                         len;      /* 0: empty */
+    u_char                           bot;
+    u_char                           ua[NGX_HTTP_AFFILIATE_BOT_CACHE_UA + 1];
+} ngx_http_affiliate_bot_seen_t;
+
+
+typedef struct {
+    ngx_str_t                        name;
+    ngx_str_t                        value;     /* lower case */
+    ngx_uint_t                       bits;
+} ngx_http_affiliate_purpose_name_t;
+
+
+static ngx_uint_t ngx_http_affiliate_purpose(ngx_http_request_t *r,
+    ngx_uint_t enough);
+static ngx_uint_t ngx_http_affiliate_bot_scan(u_char *p, u_char *last);
 
 
 /*
@@ -58,6 +81,19 @@ static ngx_str_t  ngx_http_affiliate_bot_names[] = {
 };
 
 
+static ngx_http_affiliate_purpose_name_t  ngx_http_affiliate_purposes[] = {
+    { ngx_string("Sec-Purpose"), ngx_string("prefetch"),
+      NGX_HTTP_AFFILIATE_PREFETCH|NGX_HTTP_AFFILIATE_SEC_PREFETCH },
+    { ngx_string("Purpose"), ngx_string("prefetch"),
+      NGX_HTTP_AFFILIATE_PREFETCH },
+    { ngx_string("X-Moz"), ngx_string("prefetch"),
+      NGX_HTTP_AFFILIATE_PREFETCH },
+    { ngx_string("X-Purpose"), ngx_string("preview"),
+      NGX_HTTP_AFFILIATE_PREFETCH },
+    { ngx_null_string, ngx_null_string, 0 }
+};
+
+
 /* per first letter, the names above (lower case), NULL-terminated */
 #define NGX_HTTP_AFFILIATE_BOT_BUCKET  8
 
@@ -90,25 +126,31 @@ ngx_http_affiliate_bot_index_build(void)
 }
 
 
+/*
+ * A bot, a prefetch or a HEAD: why this is not a person's click, or
+ * NULL.  The verdict on a User-Agent depends only on its bytes when no
+ * affiliate_bot_ua is set: each worker keeps the last verdicts (exact
+ * copies of the headers, direct-mapped by a hash), so a browser seen
+ * before costs a hash and a compare instead of the scan.
+ */
+
 char *
 ngx_http_affiliate_bot(ngx_http_request_t *r,
     ngx_http_affiliate_main_conf_t *amcf)
 {
-    u_char      *p, *last, c, d;
-    ngx_str_t    ua, **name;
+    ngx_str_t                       ua;
+    ngx_uint_t                      bot;
+    ngx_http_affiliate_bot_seen_t  *seen;
+
+    static ngx_http_affiliate_bot_seen_t
+                          cache[NGX_HTTP_AFFILIATE_BOT_CACHE];
 
     if (r->method == NGX_HTTP_HEAD) {
         return "head";
     }
 
-    if (ngx_http_affiliate_header_has(r, "Sec-Purpose",
-                                      sizeof("Sec-Purpose") - 1, "prefetch")
-        || ngx_http_affiliate_header_has(r, "Purpose",
-                                         sizeof("Purpose") - 1, "prefetch")
-        || ngx_http_affiliate_header_has(r, "X-Moz",
-                                         sizeof("X-Moz") - 1, "prefetch")
-        || ngx_http_affiliate_header_has(r, "X-Purpose",
-                                         sizeof("X-Purpose") - 1, "preview"))
+    if (ngx_http_affiliate_purpose(r, NGX_HTTP_AFFILIATE_PREFETCH)
+        & NGX_HTTP_AFFILIATE_PREFETCH)
     {
         return "prefetch";
     }
@@ -126,14 +168,56 @@ ngx_http_affiliate_bot(ngx_http_request_t *r,
     ua = r->headers_in.user_agent->value;
     ua.len = ngx_min(ua.len, NGX_HTTP_AFFILIATE_BOT_UA_SCAN);
 
-    last = ua.data + ua.len;
+    seen = NULL;
 
-    /*
-     * the first two bytes of every name are letters: "| 0x20" lowers
-     * them, and a pair no name starts with is passed over at once
-     */
+    if (amcf->bot_ua == NULL
+        && ua.len && ua.len <= NGX_HTTP_AFFILIATE_BOT_CACHE_UA)
+    {
+        seen = &cache[ngx_http_affiliate_hash(0, ua.data, ua.len)
+                      % NGX_HTTP_AFFILIATE_BOT_CACHE];
 
-    for (p = ua.data; p + 1 < last; p++) {
+        if (seen->len == ua.len && ngx_memcmp(seen->ua, ua.data, ua.len) == 0)
+        {
+            return seen->bot ? "ua" : NULL;
+        }
+    }
+
+    bot = ngx_http_affiliate_bot_scan(ua.data, ua.data + ua.len);
+
+    if (seen) {
+        seen->len = (uint16_t) ua.len;
+        seen->bot = (u_char) bot;
+        ngx_memcpy(seen->ua, ua.data, ua.len);
+    }
+
+    if (bot) {
+        return "ua";
+    }
+
+    if (amcf->bot_ua
+        && ngx_regex_exec_array(amcf->bot_ua, &ua, r->connection->log)
+           == NGX_OK)
+    {
+        return "ua";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Whether a built-in name occurs in [p, last).  The first two bytes of
+ * every name are letters: "| 0x20" lowers them, and a pair no name
+ * starts with is passed over at once.
+ */
+
+static ngx_uint_t
+ngx_http_affiliate_bot_scan(u_char *p, u_char *last)
+{
+    u_char      c, d;
+    ngx_str_t  **name;
+
+    for ( /* void */ ; p + 1 < last; p++) {
         c = (u_char) ((*p | 0x20) - 'a');
         d = (u_char) ((p[1] | 0x20) - 'a');
 
@@ -150,29 +234,31 @@ ngx_http_affiliate_bot(ngx_http_request_t *r,
                                    (*name)->len - 2)
                    == 0)
             {
-                return "ua";
+                return 1;
             }
         }
     }
 
-    if (amcf->bot_ua
-        && ngx_regex_exec_array(amcf->bot_ua, &ua, r->connection->log)
-           == NGX_OK)
-    {
-        return "ua";
-    }
-
-    return NULL;
+    return 0;
 }
 
 
-static ngx_int_t
-ngx_http_affiliate_header_has(ngx_http_request_t *r, const char *name,
-    size_t name_len, const char *value)
+/*
+ * The prefetch and preview headers, in one pass over the request's
+ * headers: PREFETCH when any of Sec-Purpose, Purpose or X-Moz has
+ * "prefetch" or X-Purpose has "preview", SEC_PREFETCH when Sec-Purpose
+ * has "prefetch".  Stops once the bits in "enough" are found.
+ */
+
+static ngx_uint_t
+ngx_http_affiliate_purpose(ngx_http_request_t *r, ngx_uint_t enough)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_uint_t                          i, found;
+    ngx_list_part_t                    *part;
+    ngx_table_elt_t                    *h;
+    ngx_http_affiliate_purpose_name_t  *pt;
+
+    found = 0;
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -181,7 +267,7 @@ ngx_http_affiliate_header_has(ngx_http_request_t *r, const char *name,
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                return 0;
+                return found;
             }
 
             part = part->next;
@@ -189,17 +275,26 @@ ngx_http_affiliate_header_has(ngx_http_request_t *r, const char *name,
             i = 0;
         }
 
-        if (h[i].key.len == name_len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, name_len) == 0
-            && ngx_strlcasestrn(h[i].value.data,
-                                h[i].value.data + h[i].value.len,
-                                (u_char *) value, ngx_strlen(value) - 1)
-               != NULL)
-        {
-            return 1;
+        for (pt = ngx_http_affiliate_purposes; pt->name.len; pt++) {
+            if (h[i].key.len == pt->name.len
+                && (found & pt->bits) != pt->bits
+                && ngx_strncasecmp(h[i].key.data, pt->name.data,
+                                   pt->name.len) == 0
+                && ngx_strlcasestrn(h[i].value.data,
+                                    h[i].value.data + h[i].value.len,
+                                    pt->value.data, pt->value.len - 1)
+                   != NULL)
+            {
+                found |= pt->bits;
+            }
+        }
+
+        if ((found & enough) == enough) {
+            return found;
         }
     }
 }
+
 
 
 char *
@@ -258,9 +353,8 @@ ngx_http_affiliate_bot_ua(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_uint_t
 ngx_http_affiliate_speculative(ngx_http_request_t *r)
 {
-    return ngx_http_affiliate_header_has(r, "Sec-Purpose",
-                                         sizeof("Sec-Purpose") - 1,
-                                         "prefetch");
+    return (ngx_http_affiliate_purpose(r, NGX_HTTP_AFFILIATE_SEC_PREFETCH)
+            & NGX_HTTP_AFFILIATE_SEC_PREFETCH) ? 1 : 0;
 }
 
 

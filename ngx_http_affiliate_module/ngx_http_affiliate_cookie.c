@@ -7,10 +7,19 @@
  */
 
 
+/*
+ * SHA256_Init/Update/Final and SHA256_CTX are deprecated in OpenSSL 3,
+ * not removed: they let an HMAC start from a state copied by assignment
+ * (ngx_http_affiliate_hmac).  Defined as nginx's ngx_event_openssl.h
+ * defines it (the same empty definition twice is allowed), before any
+ * include, for builds without it (the fuzzers').
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "ngx_http_affiliate_module.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 
 #define NGX_HTTP_AFFILIATE_HMAC_LEN     32
@@ -19,11 +28,10 @@
 #define NGX_HTTP_AFFILIATE_HMAC_BLOCK   64      /* SHA-256's block */
 
 
-/* HMAC-SHA256 with a key: its pads' digest states, and a context to work */
+/* HMAC-SHA256 with a key: the states after its inner and outer pads */
 typedef struct {
-    EVP_MD_CTX                      *inner;
-    EVP_MD_CTX                      *outer;
-    EVP_MD_CTX                      *work;
+    SHA256_CTX                       inner;
+    SHA256_CTX                       outer;
 } ngx_http_affiliate_mac_t;
 
 
@@ -31,6 +39,10 @@ static ngx_int_t ngx_http_affiliate_cookie_sign(
     ngx_http_affiliate_main_conf_t *amcf, u_char *data, size_t len,
     u_char *sig);
 static void ngx_http_affiliate_mac_free(void *data);
+static u_char *ngx_http_affiliate_time_str(u_char *p, time_t t);
+
+
+static u_char  ngx_http_affiliate_hex_digits[] = "0123456789abcdef";
 
 
 /*
@@ -46,6 +58,7 @@ ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
     u_char           *p, *start;
     size_t            len;
     time_t            max_age;
+    ngx_int_t         i;
     ngx_str_t         src, dst;
     ngx_table_elt_t  *h;
 
@@ -80,7 +93,9 @@ ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
     start = p;
 
     p = ngx_cpymem(p, ctx->click_id, NGX_HTTP_AFFILIATE_ULID_LEN);
-    p = ngx_sprintf(p, ".%T.", ngx_time());
+    *p++ = '.';
+    p = ngx_http_affiliate_time_str(p, ngx_time());
+    *p++ = '.';
 
     src = ctx->creator;
     dst.data = p;
@@ -97,7 +112,11 @@ ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
         ngx_http_affiliate_visitor(r, zone, ctx);
     }
 
-    p = ngx_sprintf(p, ".%016xL", ctx->visitor);
+    *p++ = '.';
+
+    for (i = 60; i >= 0; i -= 4) {
+        *p++ = ngx_http_affiliate_hex_digits[(ctx->visitor >> i) & 0xf];
+    }
 
     if (ngx_http_affiliate_cookie_sign(amcf, start, p - start, p + 1)
         != NGX_OK)
@@ -109,11 +128,18 @@ ngx_http_affiliate_set_cookie(ngx_http_request_t *r,
     *p = '.';
     p += 1 + NGX_HTTP_AFFILIATE_SIG_LEN;
 
-    p = ngx_sprintf(p, "; Max-Age=%T; Path=%V; SameSite=%V", max_age,
-                    &c->path, &c->samesite);
+    /* written directly: ngx_sprintf() parses its format on every call */
+
+    p = ngx_cpymem(p, "; Max-Age=", sizeof("; Max-Age=") - 1);
+    p = ngx_http_affiliate_time_str(p, max_age);
+    p = ngx_cpymem(p, "; Path=", sizeof("; Path=") - 1);
+    p = ngx_cpymem(p, c->path.data, c->path.len);
+    p = ngx_cpymem(p, "; SameSite=", sizeof("; SameSite=") - 1);
+    p = ngx_cpymem(p, c->samesite.data, c->samesite.len);
 
     if (c->domain.len) {
-        p = ngx_sprintf(p, "; Domain=%V", &c->domain);
+        p = ngx_cpymem(p, "; Domain=", sizeof("; Domain=") - 1);
+        p = ngx_cpymem(p, c->domain.data, c->domain.len);
     }
 
     if (c->secure) {
@@ -148,6 +174,20 @@ ngx_http_affiliate_cookie_sign(ngx_http_affiliate_main_conf_t *amcf,
     ngx_encode_base64url(&dst, &src);
 
     return NGX_OK;
+}
+
+
+/* a time_t in decimal, as "%T" */
+
+static u_char *
+ngx_http_affiliate_time_str(u_char *p, time_t t)
+{
+    if (t < 0) {
+        *p++ = '-';
+        return ngx_http_affiliate_uint_str(p, (uint64_t) 0 - (uint64_t) t);
+    }
+
+    return ngx_http_affiliate_uint_str(p, (uint64_t) t);
 }
 
 
@@ -278,11 +318,14 @@ invalid:
 
 
 /*
- * HMAC-SHA256 (RFC 2104) from precomputed states: the digests of the
+ * HMAC-SHA256 (RFC 2104) from precomputed states: the states after the
  * key's inner and outer pads are made once at configuration time; a
- * request copies them (EVP_MD_CTX_copy_ex) and hashes its data and the
- * inner digest.  EVP_MAC_init() redoes more per call; the low-level
- * SHA256_* API is deprecated in OpenSSL 3.
+ * request copies them (a struct assignment) and hashes its data and the
+ * inner digest: 3 SHA-256 blocks for a cookie, nothing allocated.
+ * EVP_MD_CTX_copy_ex() allocates and frees a provider context per copy
+ * in OpenSSL 3.0 (about 1,200 instructions an HMAC); EVP_MAC_init()
+ * redoes even more.  The low-level functions run the same block code
+ * (SHA extensions where the CPU has them), outside the provider layer.
  */
 
 ngx_int_t
@@ -290,15 +333,18 @@ ngx_http_affiliate_hmac(void *mac, u_char *data, size_t len, u_char *out)
 {
     ngx_http_affiliate_mac_t *m = mac;
 
-    u_char        ih[NGX_HTTP_AFFILIATE_HMAC_LEN];
-    unsigned int  n;
+    u_char      ih[NGX_HTTP_AFFILIATE_HMAC_LEN];
+    SHA256_CTX  c;
 
-    if (EVP_MD_CTX_copy_ex(m->work, m->inner) != 1
-        || EVP_DigestUpdate(m->work, data, len) != 1
-        || EVP_DigestFinal_ex(m->work, ih, &n) != 1
-        || EVP_MD_CTX_copy_ex(m->work, m->outer) != 1
-        || EVP_DigestUpdate(m->work, ih, sizeof(ih)) != 1
-        || EVP_DigestFinal_ex(m->work, out, &n) != 1)
+    c = m->inner;
+
+    if (SHA256_Update(&c, data, len) != 1 || SHA256_Final(ih, &c) != 1) {
+        return NGX_ERROR;
+    }
+
+    c = m->outer;
+
+    if (SHA256_Update(&c, ih, sizeof(ih)) != 1 || SHA256_Final(out, &c) != 1)
     {
         return NGX_ERROR;
     }
@@ -310,9 +356,7 @@ ngx_http_affiliate_hmac(void *mac, u_char *data, size_t len, u_char *out)
 void *
 ngx_http_affiliate_mac_new(ngx_conf_t *cf, ngx_str_t *key)
 {
-    EVP_MD                    *md;
     ngx_uint_t                 i;
-    unsigned int               n;
     ngx_pool_cleanup_t        *cln;
     ngx_http_affiliate_mac_t  *m;
     u_char                     k[NGX_HTTP_AFFILIATE_HMAC_BLOCK];
@@ -331,27 +375,12 @@ ngx_http_affiliate_mac_new(ngx_conf_t *cf, ngx_str_t *key)
     cln->handler = ngx_http_affiliate_mac_free;
     cln->data = m;
 
-    md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (md == NULL) {
-        return NULL;
-    }
-
-    m->inner = EVP_MD_CTX_new();
-    m->outer = EVP_MD_CTX_new();
-    m->work = EVP_MD_CTX_new();
-
-    if (m->inner == NULL || m->outer == NULL || m->work == NULL) {
-        EVP_MD_free(md);
-        return NULL;
-    }
-
     /* a key longer than a block is replaced by its digest (RFC 2104) */
 
     ngx_memzero(k, sizeof(k));
 
     if (key->len > sizeof(k)) {
-        if (EVP_Digest(key->data, key->len, k, &n, md, NULL) != 1) {
-            EVP_MD_free(md);
+        if (SHA256(key->data, key->len, k) == NULL) {
             return NULL;
         }
 
@@ -363,8 +392,8 @@ ngx_http_affiliate_mac_new(ngx_conf_t *cf, ngx_str_t *key)
         pad[i] = k[i] ^ 0x36;
     }
 
-    if (EVP_DigestInit_ex2(m->inner, md, NULL) != 1
-        || EVP_DigestUpdate(m->inner, pad, sizeof(pad)) != 1)
+    if (SHA256_Init(&m->inner) != 1
+        || SHA256_Update(&m->inner, pad, sizeof(pad)) != 1)
     {
         goto failed;
     }
@@ -373,13 +402,12 @@ ngx_http_affiliate_mac_new(ngx_conf_t *cf, ngx_str_t *key)
         pad[i] = k[i] ^ 0x5c;
     }
 
-    if (EVP_DigestInit_ex2(m->outer, md, NULL) != 1
-        || EVP_DigestUpdate(m->outer, pad, sizeof(pad)) != 1)
+    if (SHA256_Init(&m->outer) != 1
+        || SHA256_Update(&m->outer, pad, sizeof(pad)) != 1)
     {
         goto failed;
     }
 
-    EVP_MD_free(md);
     OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(pad, sizeof(pad));
 
@@ -387,7 +415,6 @@ ngx_http_affiliate_mac_new(ngx_conf_t *cf, ngx_str_t *key)
 
 failed:
 
-    EVP_MD_free(md);
     OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(pad, sizeof(pad));
 
@@ -395,14 +422,14 @@ failed:
 }
 
 
+/* the key's states are gone with the configuration */
+
 static void
 ngx_http_affiliate_mac_free(void *data)
 {
     ngx_http_affiliate_mac_t *m = data;
 
-    EVP_MD_CTX_free(m->inner);
-    EVP_MD_CTX_free(m->outer);
-    EVP_MD_CTX_free(m->work);
+    OPENSSL_cleanse(m, sizeof(ngx_http_affiliate_mac_t));
 }
 
 

@@ -457,6 +457,9 @@ typedef struct {
     ngx_http_request_t              *request;       /* the owner */
     ngx_uint_t                       done;          /* DONE(type) bits */
 
+    uint64_t                         unique_key;    /* when unique_keyed */
+    uint64_t                         stat_key;      /* when stat_keyed */
+
     unsigned                         unique:2;
     unsigned                         attributed:2;
     unsigned                         duplicate:2;
@@ -464,6 +467,8 @@ typedef struct {
     unsigned                         geo_done:1;
     unsigned                         geo_miss:1;
     unsigned                         bot_done:1;
+    unsigned                         unique_keyed:1;
+    unsigned                         stat_keyed:1;
 } ngx_http_affiliate_ctx_t;
 
 
@@ -570,6 +575,7 @@ size_t ngx_http_affiliate_record_format(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_type_e type,
     uint64_t seq, u_char *buf, size_t size);
 u_char *ngx_http_affiliate_time_iso(u_char *p, time_t sec, ngx_uint_t msec);
+u_char *ngx_http_affiliate_uint_str(u_char *p, uint64_t n);
 u_char *ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src,
     size_t len, ngx_uint_t *truncated);
 
@@ -609,6 +615,8 @@ char *ngx_http_affiliate_attr_init(ngx_conf_t *cf,
 void ngx_http_affiliate_click(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
     ngx_http_affiliate_type_e type);
+void ngx_http_affiliate_click_prefetch(ngx_http_request_t *r,
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx);
 void ngx_http_affiliate_anonymize(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx);
 
@@ -653,6 +661,8 @@ void ngx_http_affiliate_table_init(ngx_http_affiliate_table_t *t,
     u_char *mem, size_t size, size_t entry_size);
 ngx_uint_t ngx_http_affiliate_table_seen(ngx_http_affiliate_table_t *t,
     uint64_t key, time_t now, time_t window);
+void ngx_http_affiliate_table_prefetch(ngx_http_affiliate_table_t *t,
+    uint64_t key, size_t len);
 void ngx_http_affiliate_click_index_add(ngx_http_affiliate_sh_t *sh,
     ngx_http_affiliate_ctx_t *ctx);
 ngx_int_t ngx_http_affiliate_click_index_find(ngx_http_affiliate_sh_t *sh,
@@ -660,6 +670,9 @@ ngx_int_t ngx_http_affiliate_click_index_find(ngx_http_affiliate_sh_t *sh,
     ngx_str_t *creator, ngx_str_t *campaign);
 
 /* ngx_http_affiliate_stats.c */
+uint64_t ngx_http_affiliate_stat_key(ngx_str_t *creator, ngx_str_t *campaign);
+void ngx_http_affiliate_stat_prefetch(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_ctx_t *ctx);
 ngx_http_affiliate_stat_t *ngx_http_affiliate_stat(
     ngx_http_affiliate_sh_t *sh, ngx_str_t *creator, ngx_str_t *campaign);
 void ngx_http_affiliate_stat_count(ngx_http_affiliate_sh_t *sh,

@@ -10,6 +10,13 @@
 
 #include <openssl/rand.h>
 
+#if (defined __SSE2__)
+#include <emmintrin.h>
+#define NGX_HTTP_AFFILIATE_SSE2  1
+#else
+#define NGX_HTTP_AFFILIATE_SSE2  0
+#endif
+
 
 /* field limits, in bytes of escaped JSON output, quotes excluded */
 #define NGX_HTTP_AFFILIATE_LINK_OUT      128
@@ -31,14 +38,16 @@
 #define NGX_HTTP_AFFILIATE_TAIL_OUT      512
 
 
+static ngx_inline void ngx_http_affiliate_base32_40(u_char *dst, uint64_t v,
+    ngx_uint_t n);
 static size_t ngx_http_affiliate_utf8_len(u_char *p, u_char *end);
-static u_char *ngx_http_affiliate_json_name(u_char *p, const char *key,
+static ngx_inline u_char *ngx_http_affiliate_json_name(u_char *p, const char *key,
     size_t key_len, char *name);
-static u_char *ngx_http_affiliate_json_bool(u_char *p, const char *key,
+static ngx_inline u_char *ngx_http_affiliate_json_bool(u_char *p, const char *key,
     size_t key_len, char *value);
-static u_char *ngx_http_affiliate_json_uint(u_char *p, const char *key,
+static ngx_inline u_char *ngx_http_affiliate_json_uint(u_char *p, const char *key,
     size_t key_len, uint64_t n);
-static u_char *ngx_http_affiliate_json_field(u_char *p, u_char *end,
+static ngx_inline u_char *ngx_http_affiliate_json_field(u_char *p, u_char *end,
     const char *key, size_t key_len, ngx_str_t *value, size_t max,
     ngx_uint_t *truncated);
 
@@ -81,7 +90,6 @@ ngx_http_affiliate_ulid(u_char *dst)
     uint64_t         ms;
     ngx_int_t        i;
     ngx_time_t      *tp;
-    ngx_uint_t       bits, acc, k;
 
     static uint64_t  last_ms;
     static u_char    rnd[10];
@@ -133,27 +141,34 @@ ngx_http_affiliate_ulid(u_char *dst)
         }
     }
 
-    ms = last_ms;
+    /* 50 bits of time -> 10 characters, 80 random bits -> 16 */
 
-    for (i = 9; i >= 0; i--) {
-        dst[i] = ngx_http_affiliate_base32[ms & 0x1f];
-        ms >>= 5;
-    }
+    ngx_http_affiliate_base32_40(dst, last_ms >> 40, 2);
+    ngx_http_affiliate_base32_40(dst + 2, last_ms, 8);
 
-    /* 80 bits -> 16 characters */
+    ngx_http_affiliate_base32_40(dst + 10,
+                                 (uint64_t) rnd[0] << 32
+                                 | (uint64_t) rnd[1] << 24
+                                 | (uint64_t) rnd[2] << 16
+                                 | (uint64_t) rnd[3] << 8 | rnd[4], 8);
+    ngx_http_affiliate_base32_40(dst + 18,
+                                 (uint64_t) rnd[5] << 32
+                                 | (uint64_t) rnd[6] << 24
+                                 | (uint64_t) rnd[7] << 16
+                                 | (uint64_t) rnd[8] << 8 | rnd[9], 8);
+}
 
-    acc = 0;
-    bits = 0;
-    k = 10;
 
-    for (i = 0; i < 10; i++) {
-        acc = (acc << 8) | rnd[i];
-        bits += 8;
+/* the n low 5-bit groups of v, most significant first, unrolled */
 
-        while (bits >= 5) {
-            bits -= 5;
-            dst[k++] = ngx_http_affiliate_base32[(acc >> bits) & 0x1f];
-        }
+static ngx_inline void
+ngx_http_affiliate_base32_40(u_char *dst, uint64_t v, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = n; i > 0; i--) {
+        dst[i - 1] = ngx_http_affiliate_base32[v & 0x1f];
+        v >>= 5;
     }
 }
 
@@ -270,6 +285,15 @@ ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
     u_char    *end, *start, c;
     size_t     need, n;
     uint64_t   w;
+#if (NGX_HTTP_AFFILIATE_SSE2)
+    int        mask;
+    __m128i    v, ctl, del, quote, bslash;
+
+    ctl = _mm_set1_epi8(0x20);
+    del = _mm_set1_epi8(0x7f);
+    quote = _mm_set1_epi8('"');
+    bslash = _mm_set1_epi8('\\');
+#endif
 
     end = src + len;
     last--;                 /* the closing quote */
@@ -279,6 +303,69 @@ ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
     while (src < end) {
 
         /* a run of bytes that need no escaping is copied at once */
+
+#if (NGX_HTTP_AFFILIATE_SSE2)
+
+        /*
+         * 16 bytes a step, copied as they are tested: a byte to escape
+         * stops the run there (what was stored past it is overwritten)
+         */
+
+        start = src;
+
+        for ( ;; ) {
+
+            if (end - src < 16) {
+
+                /*
+                 * the last bytes of a run of 16 or more: the 16 that end
+                 * the string, over bytes already copied as they are
+                 */
+
+                if (src == end || src - start < 16 - (end - src)
+                    || (size_t) (last - p) < (size_t) (end - src))
+                {
+                    break;
+                }
+
+                n = 16 - (end - src);
+                src -= n;
+                p -= n;
+            }
+
+            if (last - p < 16) {
+                break;
+            }
+
+            v = _mm_loadu_si128((const __m128i *) src);
+
+            /* signed: below 0x20 is a control or a byte >= 0x80 */
+
+            mask = _mm_movemask_epi8(
+                       _mm_or_si128(
+                           _mm_or_si128(_mm_cmplt_epi8(v, ctl),
+                                        _mm_cmpeq_epi8(v, del)),
+                           _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                        _mm_cmpeq_epi8(v, bslash))));
+
+            _mm_storeu_si128((__m128i *) p, v);
+
+            if (mask) {
+                n = __builtin_ctz(mask);
+                src += n;
+                p += n;
+                break;
+            }
+
+            src += 16;
+            p += 16;
+        }
+
+        if (src == end) {
+            break;
+        }
+
+#endif
 
         start = src;
 
@@ -381,7 +468,7 @@ cut:
 
 /* a key and a string value, cut to max; nothing when value is absent */
 
-static u_char *
+static ngx_inline u_char *
 ngx_http_affiliate_json_field(u_char *p, u_char *end, const char *key,
     size_t key_len, ngx_str_t *value, size_t max, ngx_uint_t *truncated)
 {
@@ -409,7 +496,7 @@ ngx_http_affiliate_json_field(u_char *p, u_char *end, const char *key,
 
 /* a key and a constant name of the module's own; nothing without one */
 
-static u_char *
+static ngx_inline u_char *
 ngx_http_affiliate_json_name(u_char *p, const char *key, size_t key_len,
     char *name)
 {
@@ -432,7 +519,7 @@ ngx_http_affiliate_json_name(u_char *p, const char *key, size_t key_len,
 
 /* a key and true or false; nothing for NULL */
 
-static u_char *
+static ngx_inline u_char *
 ngx_http_affiliate_json_bool(u_char *p, const char *key, size_t key_len,
     char *value)
 {
@@ -450,15 +537,24 @@ ngx_http_affiliate_json_bool(u_char *p, const char *key, size_t key_len,
 }
 
 
-/* decimal digits of n, as ngx_sprintf("%uL") without parsing a format */
+/* a key and the decimal digits of n */
 
-static u_char *
+static ngx_inline u_char *
 ngx_http_affiliate_json_uint(u_char *p, const char *key, size_t key_len,
     uint64_t n)
 {
-    u_char  *q, tmp[NGX_INT64_LEN];
-
     p = ngx_cpymem(p, key, key_len);
+
+    return ngx_http_affiliate_uint_str(p, n);
+}
+
+
+/* decimal digits of n, as ngx_sprintf("%uL") without parsing a format */
+
+u_char *
+ngx_http_affiliate_uint_str(u_char *p, uint64_t n)
+{
+    u_char  *q, tmp[NGX_INT64_LEN];
 
     q = tmp + NGX_INT64_LEN;
 

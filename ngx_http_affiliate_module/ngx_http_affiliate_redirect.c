@@ -224,8 +224,18 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
         return ngx_http_affiliate_send_empty(r, ctx->status);
     }
 
+    ngx_http_affiliate_click_prefetch(r, zone, ctx);
+
     ngx_http_affiliate_ulid(ctx->click_id);
     ctx->has_click_id = 1;
+
+    if (zone->sh->clicks.n) {
+        ngx_http_affiliate_table_prefetch(&zone->sh->clicks,
+                                ngx_http_affiliate_hash(zone->sh->salt,
+                                                  ctx->click_id,
+                                                  NGX_HTTP_AFFILIATE_ULID_LEN),
+                                sizeof(ngx_http_affiliate_click_entry_t));
+    }
 
     if (ngx_http_affiliate_location_extra(r, dest, extra, &ctx->creator,
                                           &ctx->campaign, ctx->click_id,

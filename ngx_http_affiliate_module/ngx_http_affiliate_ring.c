@@ -599,7 +599,9 @@ ngx_http_affiliate_record(ngx_http_request_t *r,
     start = (u_char *) (ngx_http_affiliate_rec(sh, pos) + 1);
 
     p = ngx_cpymem(start, zone->scratch, len);
-    p = ngx_sprintf(p, "%uL}\n", rec + 1);
+    p = ngx_http_affiliate_uint_str(p, rec + 1);
+    *p++ = '}';
+    *p++ = '\n';
 
     ngx_http_affiliate_ring_publish(sh, pos, rec, p - start, k);
 

@@ -17,6 +17,9 @@
 #define NGX_HTTP_AFFILIATE_STAT_SEED    0x243f6a8885a308d3ULL
 
 
+static ngx_http_affiliate_stat_t *ngx_http_affiliate_stat_find(
+    ngx_http_affiliate_sh_t *sh, uint64_t key, ngx_str_t *creator,
+    ngx_str_t *campaign);
 static void ngx_http_affiliate_amount_parse(ngx_str_t *amount,
     uint64_t *units, uint64_t *frac);
 
@@ -35,21 +38,65 @@ ngx_http_affiliate_stat_t *
 ngx_http_affiliate_stat(ngx_http_affiliate_sh_t *sh, ngx_str_t *creator,
     ngx_str_t *campaign)
 {
-    uint64_t                    key, k, i, j, n;
-    ngx_http_affiliate_stat_t  *st;
-
-    st = (ngx_http_affiliate_stat_t *) sh->stats.entries;
-    n = sh->stats.n;
-
-    if (creator->len == 0 || n < 2) {
+    if (creator->len == 0 || sh->stats.n < 2) {
         return NULL;
     }
+
+    return ngx_http_affiliate_stat_find(sh,
+                               ngx_http_affiliate_stat_key(creator, campaign),
+                               creator, campaign);
+}
+
+
+/* a pair's key: never 0, the mark of a free entry */
+
+uint64_t
+ngx_http_affiliate_stat_key(ngx_str_t *creator, ngx_str_t *campaign)
+{
+    uint64_t  key;
 
     key = ngx_http_affiliate_hash(NGX_HTTP_AFFILIATE_STAT_SEED,
                                   creator->data, creator->len);
     key = ngx_http_affiliate_hash(key ^ creator->len, campaign->data,
                                   campaign->len);
-    key |= 1;
+
+    return key | 1;
+}
+
+
+/* the key of a click's pair, and its first entry fetched meanwhile */
+
+void
+ngx_http_affiliate_stat_prefetch(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_ctx_t *ctx)
+{
+    ngx_http_affiliate_stat_t  *st;
+
+    if (ctx->creator.len == 0 || sh->stats.n < 2) {
+        return;
+    }
+
+    ctx->stat_key = ngx_http_affiliate_stat_key(&ctx->creator,
+                                                &ctx->campaign);
+    ctx->stat_keyed = 1;
+
+    st = (ngx_http_affiliate_stat_t *) sh->stats.entries;
+    st += 1 + ctx->stat_key % (sh->stats.n - 1);
+
+    __builtin_prefetch(st, 1);
+    __builtin_prefetch((u_char *) st + 64, 1);
+}
+
+
+static ngx_http_affiliate_stat_t *
+ngx_http_affiliate_stat_find(ngx_http_affiliate_sh_t *sh, uint64_t key,
+    ngx_str_t *creator, ngx_str_t *campaign)
+{
+    uint64_t                    k, i, j, n;
+    ngx_http_affiliate_stat_t  *st;
+
+    st = (ngx_http_affiliate_stat_t *) sh->stats.entries;
+    n = sh->stats.n;
 
     for (i = 0, j = 1 + key % (n - 1);
          i < ngx_min(n - 1, NGX_HTTP_AFFILIATE_STAT_PROBES);
@@ -102,7 +149,13 @@ ngx_http_affiliate_stat_count(ngx_http_affiliate_sh_t *sh,
 {
     ngx_http_affiliate_stat_t  *st;
 
-    st = ngx_http_affiliate_stat(sh, &ctx->creator, &ctx->campaign);
+    if (ctx->stat_keyed) {
+        st = ngx_http_affiliate_stat_find(sh, ctx->stat_key, &ctx->creator,
+                                          &ctx->campaign);
+
+    } else {
+        st = ngx_http_affiliate_stat(sh, &ctx->creator, &ctx->campaign);
+    }
 
     if (st == NULL) {
         return;
