@@ -66,13 +66,14 @@ WHERE c.type = 'conversion'
 -- then earliest, node, seq) gives time, amount, currency, source; the
 -- first attributed report gives creator and campaign
 CREATE OR REPLACE VIEW affiliate.roi_orders AS
+WITH c AS MATERIALIZED (SELECT * FROM affiliate.roi_conv)
 SELECT f.okey, f.ts, f.amount, f.currency, f.source,
        a.who_creator AS creator, a.who_campaign AS campaign
 FROM (SELECT DISTINCT ON (okey) *
-      FROM affiliate.roi_conv
+      FROM c
       ORDER BY okey, src_rank, ts, node, seq) f
 LEFT JOIN (SELECT DISTINCT ON (okey) okey, who_creator, who_campaign
-           FROM affiliate.roi_conv WHERE ok
+           FROM c WHERE ok
            ORDER BY okey, src_rank, ts, node, seq) a USING (okey);
 
 CREATE OR REPLACE VIEW affiliate.roi_order_buckets AS
