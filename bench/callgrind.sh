@@ -6,7 +6,9 @@
 # warm-up, N requests to /bare/ and N to the scenario are counted apart
 # (callgrind_control dumps between them).  Prints instructions per request,
 # the ratio to bare and, with BENCH_TOP=K, the K functions that add most
-# (self cost, bench/cgtop.py).  Usage: bench/callgrind.sh [N] [SCENARIO...]
+# (self cost, bench/cgtop.py).  BENCH_CACHESIM=1 adds valgrind's cache
+# simulation (callgrind_annotate --show=DLmr,DLmw: last-level misses).
+# Usage: bench/callgrind.sh [N] [SCENARIO...]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-2000}
@@ -71,6 +73,7 @@ for s in $scenarios; do
 
     rm -f "$dir"/cg.out*
     valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
+        ${BENCH_CACHESIM:+--cache-sim=yes} \
         /usr/sbin/nginx -p "$dir/" -c "$dir/nginx.conf" \
         > "$dir/valgrind.log" 2>&1 &
     vg=$!

@@ -94,6 +94,14 @@ static ngx_http_affiliate_purpose_name_t  ngx_http_affiliate_purposes[] = {
 };
 
 
+/* the names above by their length (each has a length of its own) */
+#define NGX_HTTP_AFFILIATE_PURPOSE_LEN  (sizeof("Sec-Purpose") - 1)
+
+static ngx_http_affiliate_purpose_name_t
+                *ngx_http_affiliate_purpose_by_len[NGX_HTTP_AFFILIATE_PURPOSE_LEN
+                                                   + 1];
+
+
 /* per first letter, the names above (lower case), NULL-terminated */
 #define NGX_HTTP_AFFILIATE_BOT_BUCKET  8
 
@@ -107,8 +115,13 @@ static ngx_uint_t  ngx_http_affiliate_bot_indexed;
 static void
 ngx_http_affiliate_bot_index_build(void)
 {
-    ngx_str_t   *name;
-    ngx_uint_t   c, k;
+    ngx_str_t                          *name;
+    ngx_uint_t                          c, k;
+    ngx_http_affiliate_purpose_name_t  *pt;
+
+    for (pt = ngx_http_affiliate_purposes; pt->name.len; pt++) {
+        ngx_http_affiliate_purpose_by_len[pt->name.len] = pt;
+    }
 
     for (name = ngx_http_affiliate_bot_names; name->len; name++) {
         c = name->data[0] - 'a';
@@ -258,6 +271,10 @@ ngx_http_affiliate_purpose(ngx_http_request_t *r, ngx_uint_t enough)
     ngx_table_elt_t                    *h;
     ngx_http_affiliate_purpose_name_t  *pt;
 
+    if (!ngx_http_affiliate_bot_indexed) {
+        ngx_http_affiliate_bot_index_build();
+    }
+
     found = 0;
 
     part = &r->headers_in.headers.part;
@@ -275,22 +292,26 @@ ngx_http_affiliate_purpose(ngx_http_request_t *r, ngx_uint_t enough)
             i = 0;
         }
 
-        for (pt = ngx_http_affiliate_purposes; pt->name.len; pt++) {
-            if (h[i].key.len == pt->name.len
-                && (found & pt->bits) != pt->bits
-                && ngx_strncasecmp(h[i].key.data, pt->name.data,
-                                   pt->name.len) == 0
-                && ngx_strlcasestrn(h[i].value.data,
-                                    h[i].value.data + h[i].value.len,
-                                    pt->value.data, pt->value.len - 1)
-                   != NULL)
-            {
-                found |= pt->bits;
-            }
+        if (h[i].key.len > NGX_HTTP_AFFILIATE_PURPOSE_LEN) {
+            continue;
         }
 
-        if ((found & enough) == enough) {
-            return found;
+        pt = ngx_http_affiliate_purpose_by_len[h[i].key.len];
+
+        if (pt != NULL
+            && (found & pt->bits) != pt->bits
+            && ngx_strncasecmp(h[i].key.data, pt->name.data, pt->name.len)
+               == 0
+            && ngx_strlcasestrn(h[i].value.data,
+                                h[i].value.data + h[i].value.len,
+                                pt->value.data, pt->value.len - 1)
+               != NULL)
+        {
+            found |= pt->bits;
+
+            if ((found & enough) == enough) {
+                return found;
+            }
         }
     }
 }

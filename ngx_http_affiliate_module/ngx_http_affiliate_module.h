@@ -459,6 +459,7 @@ typedef struct {
 
     uint64_t                         unique_key;    /* when unique_keyed */
     uint64_t                         stat_key;      /* when stat_keyed */
+    uint64_t                         click_key;     /* when click_keyed */
 
     unsigned                         unique:2;
     unsigned                         attributed:2;
@@ -469,6 +470,7 @@ typedef struct {
     unsigned                         bot_done:1;
     unsigned                         unique_keyed:1;
     unsigned                         stat_keyed:1;
+    unsigned                         click_keyed:1;
 } ngx_http_affiliate_ctx_t;
 
 

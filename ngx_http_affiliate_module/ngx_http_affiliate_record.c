@@ -31,6 +31,20 @@
 /* c in every byte of a 64-bit word */
 #define NGX_HTTP_AFFILIATE_BYTES(c)  ((uint64_t) (c) * 0x0101010101010101ULL)
 
+/*
+ * Not 0 when a byte of w may need escaping in JSON: a control, '"', '\',
+ * DEL or >= 0x80 (a borrow may flag a harmless byte, never the reverse)
+ */
+#define ngx_http_affiliate_json_bad(w)                                       \
+    ((((w) - NGX_HTTP_AFFILIATE_BYTES(0x20)) | (w)                           \
+      | (((w) ^ NGX_HTTP_AFFILIATE_BYTES('"'))                               \
+         - NGX_HTTP_AFFILIATE_BYTES(0x01))                                   \
+      | (((w) ^ NGX_HTTP_AFFILIATE_BYTES('\\'))                              \
+         - NGX_HTTP_AFFILIATE_BYTES(0x01))                                   \
+      | (((w) ^ NGX_HTTP_AFFILIATE_BYTES(0x7f))                              \
+         - NGX_HTTP_AFFILIATE_BYTES(0x01)))                                  \
+     & NGX_HTTP_AFFILIATE_BYTES(0x80))
+
 /* random bytes drawn at once for click ids: 409 milliseconds' worth */
 #define NGX_HTTP_AFFILIATE_RAND_POOL     4090
 
@@ -284,7 +298,8 @@ ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
 {
     u_char    *end, *start, c;
     size_t     need, n;
-    uint64_t   w;
+    uint32_t   h, h2;
+    uint64_t   w, w2;
 #if (NGX_HTTP_AFFILIATE_SSE2)
     int        mask;
     __m128i    v, ctl, del, quote, bslash;
@@ -299,6 +314,45 @@ ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
     last--;                 /* the closing quote */
 
     *p++ = '"';
+
+    /*
+     * 4 to 15 bytes that need no escaping: two overlapping words, tested
+     * and copied as they are (a short name costs a few instructions)
+     */
+
+    if (len >= 4 && len < 16 && (size_t) (last - p) >= len) {
+
+        if (len >= 8) {
+            ngx_memcpy(&w, src, 8);
+            ngx_memcpy(&w2, end - 8, 8);
+
+            if (!ngx_http_affiliate_json_bad(w)
+                && !ngx_http_affiliate_json_bad(w2))
+            {
+                ngx_memcpy(p, &w, 8);
+                ngx_memcpy(p + len - 8, &w2, 8);
+                p += len;
+                *p++ = '"';
+                return p;
+            }
+
+        } else {
+            ngx_memcpy(&h, src, 4);
+            ngx_memcpy(&h2, end - 4, 4);
+
+            /* both halves in one word: the test is per byte */
+
+            w = (uint64_t) h << 32 | h2;
+
+            if (!ngx_http_affiliate_json_bad(w)) {
+                ngx_memcpy(p, &h, 4);
+                ngx_memcpy(p + len - 4, &h2, 4);
+                p += len;
+                *p++ = '"';
+                return p;
+            }
+        }
+    }
 
     while (src < end) {
 
@@ -374,15 +428,7 @@ ngx_http_affiliate_json_str(u_char *p, u_char *last, u_char *src, size_t len,
         while (end - src >= 8) {
             ngx_memcpy(&w, src, 8);
 
-            if (((w - NGX_HTTP_AFFILIATE_BYTES(0x20)) | w
-                 | ((w ^ NGX_HTTP_AFFILIATE_BYTES('"'))
-                    - NGX_HTTP_AFFILIATE_BYTES(0x01))
-                 | ((w ^ NGX_HTTP_AFFILIATE_BYTES('\\'))
-                    - NGX_HTTP_AFFILIATE_BYTES(0x01))
-                 | ((w ^ NGX_HTTP_AFFILIATE_BYTES(0x7f))
-                    - NGX_HTTP_AFFILIATE_BYTES(0x01)))
-                & NGX_HTTP_AFFILIATE_BYTES(0x80))
-            {
+            if (ngx_http_affiliate_json_bad(w)) {
                 break;
             }
 
@@ -554,16 +600,45 @@ ngx_http_affiliate_json_uint(u_char *p, const char *key, size_t key_len,
 u_char *
 ngx_http_affiliate_uint_str(u_char *p, uint64_t n)
 {
-    u_char  *q, tmp[NGX_INT64_LEN];
+    u_char      *q, tmp[NGX_INT64_LEN];
+    size_t       len;
+    ngx_uint_t   d;
+
+    static const char  digits[] =
+        "0001020304050607080910111213141516171819"
+        "2021222324252627282930313233343536373839"
+        "4041424344454647484950515253545556575859"
+        "6061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+
+    /* two digits a division */
 
     q = tmp + NGX_INT64_LEN;
 
-    do {
-        *--q = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
+    while (n >= 100) {
+        d = (ngx_uint_t) (n % 100) * 2;
+        n /= 100;
+        *--q = digits[d + 1];
+        *--q = digits[d];
+    }
 
-    return ngx_cpymem(p, q, tmp + NGX_INT64_LEN - q);
+    if (n >= 10) {
+        *--q = digits[n * 2 + 1];
+        *--q = digits[n * 2];
+
+    } else {
+        *--q = (u_char) ('0' + n);
+    }
+
+    /* at most 20 bytes: a loop costs less than a call to memcpy() */
+
+    len = tmp + NGX_INT64_LEN - q;
+
+    for (d = 0; d < len; d++) {
+        p[d] = q[d];
+    }
+
+    return p + len;
 }
 
 
@@ -594,7 +669,7 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
     uint64_t seq, u_char *buf, size_t size)
 {
     u_char      *p, *end;
-    ngx_str_t   *ua, *referer, *host, click_id, s;
+    ngx_str_t   *ua, *referer, *host, s;
     ngx_uint_t   truncated, ms;
     ngx_time_t  *tp;
 
@@ -648,17 +723,17 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
     amcf = ngx_http_get_module_main_conf(r, ngx_http_affiliate_module);
     p = ngx_cpymem(p, amcf->node_json.data, amcf->node_json.len);
 
-    click_id.len = NGX_HTTP_AFFILIATE_ULID_LEN;
-    click_id.data = ctx->click_id;
-
     ua = r->headers_in.user_agent ? &r->headers_in.user_agent->value : NULL;
     referer = r->headers_in.referer ? &r->headers_in.referer->value : NULL;
     host = r->headers_in.host ? &r->headers_in.host->value : NULL;
 
-    p = ngx_http_affiliate_field(p, end, ",\"click_id\":",
-                                 ctx->has_click_id ? &click_id : NULL,
-                                 NGX_HTTP_AFFILIATE_ULID_LEN,
-                                 &truncated);
+    /* our own base32 (or a shop's, checked by ulid_parse): no escaping */
+
+    if (ctx->has_click_id) {
+        p = ngx_cpymem(p, ",\"click_id\":\"", sizeof(",\"click_id\":\"") - 1);
+        p = ngx_cpymem(p, ctx->click_id, NGX_HTTP_AFFILIATE_ULID_LEN);
+        *p++ = '"';
+    }
     p = ngx_http_affiliate_field(p, end, ",\"link\":", &ctx->link,
                                  NGX_HTTP_AFFILIATE_LINK_OUT, &truncated);
     p = ngx_http_affiliate_field(p, end, ",\"creator\":",

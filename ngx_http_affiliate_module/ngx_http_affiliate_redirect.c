@@ -230,11 +230,13 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
     ctx->has_click_id = 1;
 
     if (zone->sh->clicks.n) {
-        ngx_http_affiliate_table_prefetch(&zone->sh->clicks,
-                                ngx_http_affiliate_hash(zone->sh->salt,
-                                                  ctx->click_id,
-                                                  NGX_HTTP_AFFILIATE_ULID_LEN),
-                                sizeof(ngx_http_affiliate_click_entry_t));
+        ctx->click_key = ngx_http_affiliate_hash(zone->sh->salt,
+                                                 ctx->click_id,
+                                                 NGX_HTTP_AFFILIATE_ULID_LEN);
+        ctx->click_keyed = 1;
+
+        ngx_http_affiliate_table_prefetch(&zone->sh->clicks, ctx->click_key,
+                                    sizeof(ngx_http_affiliate_click_entry_t));
     }
 
     if (ngx_http_affiliate_location_extra(r, dest, extra, &ctx->creator,

@@ -129,8 +129,9 @@ ngx_http_affiliate_click_index_add(ngx_http_affiliate_sh_t *sh,
         return;
     }
 
-    key = ngx_http_affiliate_hash(sh->salt, ctx->click_id,
-                                  NGX_HTTP_AFFILIATE_ULID_LEN);
+    key = ctx->click_keyed ? ctx->click_key
+                           : ngx_http_affiliate_hash(sh->salt, ctx->click_id,
+                                                   NGX_HTTP_AFFILIATE_ULID_LEN);
 
     ce = (ngx_http_affiliate_click_entry_t *)
              ngx_http_affiliate_table_entry(&sh->clicks, key);
