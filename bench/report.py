@@ -37,14 +37,15 @@ UAS = ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) '
        '(KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36']
 BOT_UA = 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)'
 
-REC = ('{"ts":"%s","type":"%s","click_id":%s,"link":%s,"rule":null,'
-       '"variant":null,"device":null,"reason":null,'
-       '"creator":%s,"campaign":%s,"dest":%s,"status":%s,"ip":"%s",'
-       '"ua":"%s","referer":"https://l.instagram.com/","host":"shop.example",'
-       '"country":"%s","region":null,"city":null,"asn":3320,"bot":%s,'
-       '"bot_reason":%s,"unique":%s,"cookie":%s,"source":%s,"order_id":%s,'
-       '"amount":%s,"currency":%s,"attributed":%s,"duplicate":%s,'
-       '"truncated":false,"seq":%d,"id":"%s","node":"%s"}\n')
+# the keys in the order the module writes them (ngx_http_affiliate_record.c)
+REC = ('{"ts":"%s","type":"%s","id":"%s","node":"%s","click_id":%s,'
+       '"link":%s,"creator":%s,"campaign":%s,"dest":%s,"status":%s,'
+       '"ip":"%s","ua":"%s","referer":"https://l.instagram.com/",'
+       '"host":"shop.example","country":"%s","region":null,"city":null,'
+       '"asn":3320,"rule":null,"variant":null,"device":null,"reason":null,'
+       '"bot":%s,"bot_reason":%s,"unique":%s,"cookie":%s,"source":%s,'
+       '"order_id":%s,"amount":%s,"currency":%s,"attributed":%s,'
+       '"duplicate":%s,"truncated":false,"seq":%d}\n')
 
 
 # the module leaves absent fields out (docs/log-format.md)
@@ -114,13 +115,12 @@ def generate(d, total, nodes, seed=1):
                 amt = '%d.%02d' % (rnd.randint(5, 300), rnd.randint(0, 99))
                 oid = 'o%d-%d' % (n, i)
                 src = 'postback' if rnd.random() < 0.8 else 'pixel'
-                line = REC % (ts, 'conversion', q(cid), 'null',
+                line = REC % (ts, 'conversion', rid, node, q(cid), 'null',
                               q(c if att else None), q(cp if att else None),
                               'null', 200, '10.0.0.5', 'shop-backend/2.1', cc,
                               'false', 'null', 'null', 'null', q(src),
                               q(oid), q(amt), q('EUR'),
-                              'true' if att else 'false', 'false', seq, rid,
-                              node)
+                              'true' if att else 'false', 'false', seq)
             else:
                 typ = 'landing' if x < 0.08 else 'click'
                 bot = rnd.random() < 0.15
@@ -132,7 +132,8 @@ def generate(d, total, nodes, seed=1):
                 dest = ('"https://shop.example/p/item-%d?click_id=%s'
                         '&utm_source=%s&utm_medium=affiliate&utm_campaign=%s"'
                         % (i % 97, cid, c, cp))
-                line = REC % (ts, typ, q(cid), q('l%d' % (i % 300)), q(c),
+                line = REC % (ts, typ, rid, node, q(cid), q('l%d' % (i % 300)),
+                              q(c),
                               q(cp), dest, 302,
                               '203.0.%d.0' % (i % 250),
                               BOT_UA if bot else rnd.choice(UAS), cc,
@@ -141,7 +142,7 @@ def generate(d, total, nodes, seed=1):
                               'null' if bot else
                               ('true' if rnd.random() < 0.7 else 'false'),
                               'null' if bot else '"set"', 'null', 'null',
-                              'null', 'null', 'null', 'null', seq, rid, node)
+                              'null', 'null', 'null', 'null', seq)
             out.write(NULLS.sub('', line))
         out.close()
     return files
@@ -150,7 +151,7 @@ def generate(d, total, nodes, seed=1):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--records', type=int, default=2000000)
-    p.add_argument('--nodes', type=int, default=4)
+    p.add_argument('--nodes', type=int, default=2)
     p.add_argument('--dir')
     p.add_argument('--keep', action='store_true')
     a = p.parse_args()
@@ -172,7 +173,7 @@ def main():
                  'e=time.perf_counter()-t\n'
                  'u=resource.getrusage(resource.RUSAGE_CHILDREN)\n'
                  'print(e, u.ru_utime+u.ru_stime, u.ru_maxrss)',
-                 ] + (['taskset', '-c', '0'] if shutil.which('taskset')
+                 ] + (['taskset', '-c', '1'] if shutil.which('taskset')
                       else []) + [TOOL, '--by', 'creator,campaign',
                                   '--format', 'json', '-o', os.devnull]
                 + files, capture_output=True, text=True, check=True)

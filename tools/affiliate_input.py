@@ -5,7 +5,6 @@ restarts), in memory bounded by the number of segments, not records.
 
 import glob
 import gzip
-import io
 import os
 import re
 import shutil
@@ -31,7 +30,7 @@ class Source:
         self.gzip = False
 
     def open(self):
-        """Binary line iterator, gzip by magic bytes."""
+        """Binary file, gzip by magic bytes."""
         if self.path is None and self.spool is None:
             fd, self.spool = tempfile.mkstemp(prefix='affiliate-report-')
             with os.fdopen(fd, 'wb') as out:
@@ -41,10 +40,7 @@ class Source:
         head = f.peek(2)[:2] if hasattr(f, 'peek') else b''
         if head == b'\x1f\x8b':
             self.gzip = True
-            # a C-level readline over the decompressed stream: iterating
-            # a GzipFile directly costs a Python call per line
-            return io.BufferedReader(gzip.GzipFile(fileobj=f, mode='rb'),
-                                     1 << 20)
+            return gzip.GzipFile(fileobj=f, mode='rb')
         return f
 
     def cleanup(self):
@@ -54,6 +50,35 @@ class Source:
             except OSError:
                 pass
             self.spool = None
+
+
+def line_blocks(f, size):
+    """The file in blocks of whole lines: (buffer, end) where buffer[:end]
+    holds lines that end with a newline, about size bytes; the last block
+    does not end with a newline when the file does not.  The buffer is
+    the same bytearray each time, overwritten by the next block."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    have = 0              # bytes in buf, from its start
+    while True:
+        n = f.readinto(view[have:])
+        if not n:
+            break
+        have += n
+        cut = buf.rfind(b'\n', 0, have) + 1
+        if not cut:
+            if have == len(buf):
+                # a line longer than the buffer: make it larger
+                view.release()
+                buf.extend(bytes(len(buf)))
+                view = memoryview(buf)
+            continue
+        yield buf, cut
+        view[:have - cut] = view[cut:have]
+        have -= cut
+    view.release()
+    if have:
+        yield buf, have
 
 
 ROTATED = re.compile(r'(?:\.gz)?(?:[.-][0-9]+)*(?:\.gz)?\Z')
