@@ -35,6 +35,7 @@ typedef struct {
 } ngx_http_affiliate_purpose_name_t;
 
 
+static ngx_uint_t ngx_http_affiliate_purpose_get(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_affiliate_purpose(ngx_http_request_t *r,
     ngx_uint_t enough);
 static ngx_uint_t ngx_http_affiliate_bot_scan(u_char *p, u_char *last);
@@ -162,9 +163,7 @@ ngx_http_affiliate_bot(ngx_http_request_t *r,
         return "head";
     }
 
-    if (ngx_http_affiliate_purpose(r, NGX_HTTP_AFFILIATE_PREFETCH)
-        & NGX_HTTP_AFFILIATE_PREFETCH)
-    {
+    if (ngx_http_affiliate_purpose_get(r) & NGX_HTTP_AFFILIATE_PREFETCH) {
         return "prefetch";
     }
 
@@ -253,6 +252,32 @@ ngx_http_affiliate_bot_scan(u_char *p, u_char *last)
     }
 
     return 0;
+}
+
+
+/* the prefetch headers' bits, found once a request (speculative, bot) */
+
+static ngx_uint_t
+ngx_http_affiliate_purpose_get(ngx_http_request_t *r)
+{
+    ngx_uint_t                 found;
+    ngx_http_affiliate_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_affiliate_module);
+
+    if (ctx && ctx->purpose_done) {
+        return ctx->purpose;
+    }
+
+    found = ngx_http_affiliate_purpose(r, NGX_HTTP_AFFILIATE_PREFETCH
+                                          |NGX_HTTP_AFFILIATE_SEC_PREFETCH);
+
+    if (ctx) {
+        ctx->purpose = found;
+        ctx->purpose_done = 1;
+    }
+
+    return found;
 }
 
 
@@ -374,7 +399,7 @@ ngx_http_affiliate_bot_ua(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_uint_t
 ngx_http_affiliate_speculative(ngx_http_request_t *r)
 {
-    return (ngx_http_affiliate_purpose(r, NGX_HTTP_AFFILIATE_SEC_PREFETCH)
+    return (ngx_http_affiliate_purpose_get(r)
             & NGX_HTTP_AFFILIATE_SEC_PREFETCH) ? 1 : 0;
 }
 

@@ -471,6 +471,8 @@ typedef struct {
     unsigned                         unique_keyed:1;
     unsigned                         stat_keyed:1;
     unsigned                         click_keyed:1;
+    unsigned                         purpose:2;     /* bot.c, when done */
+    unsigned                         purpose_done:1;
 } ngx_http_affiliate_ctx_t;
 
 
