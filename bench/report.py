@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """Benchmark of tools/affiliate-report: records per second and peak memory.
 
-    bench/report.py [--records N] [--nodes K] [--dir DIR] [--keep]
+    bench/report.py [--records N] [--nodes K] [--runs R] [--dir DIR]
+                    [--tool PATH]
 
-Writes a multi-node data set like the module's logs (clicks by people and
-bots, landings, conversions by postback and pixel, duplicates, rotated and
-gzipped files), then runs the report on it pinned to one CPU (taskset),
-prints records/s and the peak resident memory of the report process, and
-runs it first on a data set 4 times smaller to show that memory does not
-grow with the number of records.  "records/s of cpu" is records divided by
+Writes a multi-node data set like the module's logs (the module's key
+order; clicks by people and bots, landings, conversions by postback and
+pixel, duplicates, rotated and gzipped files), then runs the report on it
+pinned to CPU 1 (taskset), R times, and prints the median records/s and
+peak resident memory of the report process; first on a data set 4 times
+smaller, to show what memory grows with.  No network.  "records/s of cpu" is records divided by
 the user + system time of the report (one core, whatever the machine's
 load); "of wall" depends on what else runs.
 """
@@ -148,42 +149,62 @@ def generate(d, total, nodes, seed=1):
     return files
 
 
+def run(tool, files):
+    """(wall s, cpu s, peak RSS KB) of one report, in its own child so that
+    ru_maxrss is the report's own, pinned to CPU 1 (taskset)."""
+    r = subprocess.run(
+        [sys.executable, '-c',
+         'import sys,resource,subprocess,time\n'
+         't=time.perf_counter()\n'
+         'subprocess.run(sys.argv[1:],check=True)\n'
+         'e=time.perf_counter()-t\n'
+         'u=resource.getrusage(resource.RUSAGE_CHILDREN)\n'
+         'print(e, u.ru_utime+u.ru_stime, u.ru_maxrss)',
+         ] + (['taskset', '-c', '1'] if shutil.which('taskset') else [])
+        + [tool, '--by', 'creator,campaign', '--format', 'json',
+           '-o', os.devnull] + files,
+        capture_output=True, text=True, check=True)
+    return tuple(float(x) for x in r.stdout.split())
+
+
 def main():
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(
+        description='records/s and peak memory of affiliate-report')
     p.add_argument('--records', type=int, default=2000000)
     p.add_argument('--nodes', type=int, default=2)
-    p.add_argument('--dir')
-    p.add_argument('--keep', action='store_true')
+    p.add_argument('--runs', type=int, default=3,
+                   help='runs of each size; the median is printed')
+    p.add_argument('--tool', default=TOOL,
+                   help='the report to measure (another version of it)')
+    p.add_argument('--dir', help='keep the data set here; reused when '
+                                 'it is there')
     a = p.parse_args()
     d = a.dir or tempfile.mkdtemp(prefix='affiliate-report-bench-')
     try:
         t = time.perf_counter()
-        small = generate(os.path.join(d, 'small'), a.records // 4, a.nodes)
-        big = generate(os.path.join(d, 'big'), a.records, a.nodes)
-        print('generated %d + %d records in %.1f s (%s)'
-              % (a.records // 4, a.records, time.perf_counter() - t, d))
-        # each run in its own child, so that ru_maxrss is the report's own
-        for name, files, n in (('small', small, a.records // 4),
-                               ('big', big, a.records)):
-            r = subprocess.run(
-                [sys.executable, '-c',
-                 'import sys,resource,subprocess,time\n'
-                 't=time.perf_counter()\n'
-                 'subprocess.run(sys.argv[1:],check=True)\n'
-                 'e=time.perf_counter()-t\n'
-                 'u=resource.getrusage(resource.RUSAGE_CHILDREN)\n'
-                 'print(e, u.ru_utime+u.ru_stime, u.ru_maxrss)',
-                 ] + (['taskset', '-c', '1'] if shutil.which('taskset')
-                      else []) + [TOOL, '--by', 'creator,campaign',
-                                  '--format', 'json', '-o', os.devnull]
-                + files, capture_output=True, text=True, check=True)
-            wall, cpu, rss = (float(x) for x in r.stdout.split())
+        sets = []
+        for name, n in (('small', a.records // 4), ('big', a.records)):
+            sub = os.path.join(d, '%s-%d-%d' % (name, n, a.nodes))
+            if not os.path.isdir(sub):
+                generate(sub + '.tmp', n, a.nodes)
+                os.rename(sub + '.tmp', sub)
+            sets.append((name, n, sorted(os.path.join(sub, f)
+                                         for f in os.listdir(sub))))
+        print('data: %d and %d records, %d nodes, in %s (%.1f s)'
+              % (a.records // 4, a.records, a.nodes, d,
+                 time.perf_counter() - t))
+        for name, n, files in sets:
+            runs = sorted((run(a.tool, files) for _ in range(a.runs)),
+                          key=lambda r: r[1])
+            wall, cpu, rss = runs[len(runs) // 2]
             print('%-5s %9d records  wall %6.2f s  cpu %6.2f s  '
                   '%7.0f records/s of cpu  %7.0f of wall  peak RSS %6.1f MB'
-                  % (name, n, wall, cpu, n / cpu, n / wall, rss / 1024))
+                  '  (median of %d; cpu %s)'
+                  % (name, n, wall, cpu, n / cpu, n / wall, rss / 1024,
+                     len(runs), ' '.join('%.2f' % r[1] for r in runs)))
         print('load average: %.2f %.2f %.2f (2 cores)' % os.getloadavg())
     finally:
-        if not a.keep and not a.dir:
+        if not a.dir:
             shutil.rmtree(d, ignore_errors=True)
 
 
