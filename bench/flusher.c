@@ -127,18 +127,12 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
 }
 
 
-/* ngx_sprintf is only reached for the seq of a record: "%uL}\n" */
+/* the seq of a record: ngx_http_affiliate_record.c's, in decimal */
 
 u_char *
-ngx_sprintf(u_char *buf, const char *fmt, ...)
+ngx_http_affiliate_uint_str(u_char *buf, uint64_t v)
 {
-    u_char    tmp[NGX_INT64_LEN], *p;
-    va_list   args;
-    uint64_t  v;
-
-    va_start(args, fmt);
-    v = va_arg(args, uint64_t);
-    va_end(args);
+    u_char  tmp[NGX_INT64_LEN], *p;
 
     p = tmp + sizeof(tmp);
 
@@ -147,9 +141,27 @@ ngx_sprintf(u_char *buf, const char *fmt, ...)
         v /= 10;
     } while (v);
 
-    buf = ngx_cpymem(buf, p, tmp + sizeof(tmp) - p);
-    *buf++ = '}';
-    *buf++ = '\n';
+    return ngx_cpymem(buf, p, tmp + sizeof(tmp) - p);
+}
+
+
+/*
+ * ngx_sprintf: the zone's log context and a stalled writer's /proc path,
+ * neither on the paths measured; the first argument's digits, a C string
+ */
+
+u_char *
+ngx_sprintf(u_char *buf, const char *fmt, ...)
+{
+    va_list   args;
+    uint64_t  v;
+
+    va_start(args, fmt);
+    v = va_arg(args, uint64_t);
+    va_end(args);
+
+    buf = ngx_http_affiliate_uint_str(buf, v);
+    *buf = '\0';
 
     return buf;
 }
@@ -293,7 +305,9 @@ main(int argc, char **argv)
 
             start = (u_char *) (ngx_http_affiliate_rec(sh, pos) + 1);
             p = ngx_cpymem(start, bench_record, len);
-            p = ngx_sprintf(p, "%uL}\n", rec + 1);
+            p = ngx_http_affiliate_uint_str(p, rec + 1);
+            *p++ = '}';
+            *p++ = '\n';
             ngx_http_affiliate_ring_publish(sh, pos, rec, p - start, k);
         }
 
@@ -398,7 +412,9 @@ stress_producer(void *arg)
 
         start = (u_char *) (ngx_http_affiliate_rec(stress_sh, pos) + 1);
         p = ngx_cpymem(start, line, len);
-        p = ngx_sprintf(p, "%uL}\n", rec + 1);
+        p = ngx_http_affiliate_uint_str(p, rec + 1);
+        *p++ = '}';
+        *p++ = '\n';
         ngx_http_affiliate_ring_publish(stress_sh, pos, rec, p - start, k);
     }
 

@@ -2,17 +2,120 @@
 /*
  * Copyright (C) ngx_http_affiliate_module authors
  *
- * Attribution of a click or landing: bot or person, unique or repeat,
- * the cookie, the anonymized address, then the record.
+ * Attribution of a click or landing: its click id, bot or person,
+ * unique or repeat, the cookie, the anonymized address, then the record.
  * See docs/attribution.md.
  */
 
 
 #include "ngx_http_affiliate_module.h"
 
+#include <openssl/rand.h>
 
+
+/* random bytes drawn at once for click ids: 409 milliseconds' worth */
+#define NGX_HTTP_AFFILIATE_RAND_POOL     4090
+
+
+static ngx_inline void ngx_http_affiliate_base32_40(u_char *dst, uint64_t v,
+    ngx_uint_t n);
 static uint64_t ngx_http_affiliate_unique_key(ngx_http_request_t *r,
     ngx_http_affiliate_sh_t *sh, ngx_http_affiliate_ctx_t *ctx);
+
+
+/*
+ * A ULID: 48 bits of milliseconds and 80 random bits, Crockford base32.
+ * Within one millisecond a worker increments the random part, so ids
+ * of a worker are strictly increasing; workers and hosts draw their own.
+ */
+
+void
+ngx_http_affiliate_ulid(u_char *dst)
+{
+    uint64_t         ms;
+    ngx_int_t        i;
+    ngx_time_t      *tp;
+
+    static uint64_t  last_ms;
+    static u_char    rnd[10];
+
+    /*
+     * RAND_bytes() costs about 3,500 instructions a call, whatever the
+     * size: a worker draws random bytes for many milliseconds at once
+     */
+    static u_char    pool[NGX_HTTP_AFFILIATE_RAND_POOL];
+    static size_t    pooled;
+    static ngx_pid_t pool_pid;      /* a forked process draws its own */
+
+    tp = ngx_timeofday();
+    ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (ms > last_ms) {
+        last_ms = ms;
+
+        if (pool_pid != ngx_pid) {
+            pool_pid = ngx_pid;
+            pooled = 0;
+        }
+
+        if (pooled < sizeof(rnd)) {
+            if (RAND_bytes(pool, sizeof(pool)) == 1) {
+                pooled = sizeof(pool);
+
+            } else {
+                /* cannot happen with a seeded OpenSSL; still never repeat */
+                for (i = 0; i < 10; i++) {
+                    rnd[i] ^= (u_char) (ngx_random() >> 3);
+                }
+            }
+        }
+
+        if (pooled >= sizeof(rnd)) {
+            pooled -= sizeof(rnd);
+            ngx_memcpy(rnd, pool + pooled, sizeof(rnd));
+            ngx_explicit_memzero(pool + pooled, sizeof(rnd));
+        }
+
+        rnd[0] &= 0x7f;     /* leave room to increment */
+
+    } else {
+        for (i = 9; i >= 0; i--) {
+            if (++rnd[i] != 0) {
+                break;
+            }
+        }
+    }
+
+    /* 50 bits of time -> 10 characters, 80 random bits -> 16 */
+
+    ngx_http_affiliate_base32_40(dst, last_ms >> 40, 2);
+    ngx_http_affiliate_base32_40(dst + 2, last_ms, 8);
+
+    ngx_http_affiliate_base32_40(dst + 10,
+                                 (uint64_t) rnd[0] << 32
+                                 | (uint64_t) rnd[1] << 24
+                                 | (uint64_t) rnd[2] << 16
+                                 | (uint64_t) rnd[3] << 8 | rnd[4], 8);
+    ngx_http_affiliate_base32_40(dst + 18,
+                                 (uint64_t) rnd[5] << 32
+                                 | (uint64_t) rnd[6] << 24
+                                 | (uint64_t) rnd[7] << 16
+                                 | (uint64_t) rnd[8] << 8 | rnd[9], 8);
+}
+
+
+/* the n low 5-bit groups of v, most significant first, unrolled */
+
+static ngx_inline void
+ngx_http_affiliate_base32_40(u_char *dst, uint64_t v, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = n; i > 0; i--) {
+        dst[i - 1] = ngx_http_affiliate_base32[v & 0x1f];
+        v >>= 5;
+    }
+}
 
 
 /*

@@ -98,9 +98,8 @@ static ngx_http_affiliate_purpose_name_t  ngx_http_affiliate_purposes[] = {
 /* the names above by their length (each has a length of its own) */
 #define NGX_HTTP_AFFILIATE_PURPOSE_LEN  (sizeof("Sec-Purpose") - 1)
 
-static ngx_http_affiliate_purpose_name_t
-                *ngx_http_affiliate_purpose_by_len[NGX_HTTP_AFFILIATE_PURPOSE_LEN
-                                                   + 1];
+static ngx_http_affiliate_purpose_name_t  *ngx_http_affiliate_purpose_by_len[
+    NGX_HTTP_AFFILIATE_PURPOSE_LEN + 1];
 
 
 /* per first letter, the names above (lower case), NULL-terminated */

@@ -573,7 +573,7 @@ ngx_int_t ngx_http_affiliate_location_extra(ngx_http_request_t *r,
     ngx_str_t *campaign, u_char *click_id, ngx_str_t *location);
 
 /* ngx_http_affiliate_record.c */
-void ngx_http_affiliate_ulid(u_char *dst);
+extern u_char  ngx_http_affiliate_base32[];
 ngx_int_t ngx_http_affiliate_ulid_parse(ngx_str_t *id);
 size_t ngx_http_affiliate_record_format(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_type_e type,
@@ -619,6 +619,7 @@ char *ngx_http_affiliate_attr_init(ngx_conf_t *cf,
 void ngx_http_affiliate_click(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
     ngx_http_affiliate_type_e type);
+void ngx_http_affiliate_ulid(u_char *dst);
 void ngx_http_affiliate_click_prefetch(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx);
 void ngx_http_affiliate_anonymize(ngx_http_request_t *r,
