@@ -10,7 +10,7 @@ WFLAGS    ?= -Wall -Wextra -Werror -Wno-unused-parameter
 MODULE     = $(BUILD)/ngx_http_affiliate_module.so
 SRCS       = config $(wildcard ngx_http_affiliate_module/*.[ch])
 
-.PHONY: all deps demo demo-stop test bench clean
+.PHONY: all deps demo demo-stop test bench clean build-clang
 
 all: $(MODULE)
 
@@ -115,6 +115,12 @@ fuzz: fuzz-build
 
 fuzz-ci: fuzz-build
 	@BUILD=$(BUILD) bash fuzz/run.sh 30
+
+# the module built with clang 14 and the same warnings as errors (the
+# standard: clean under gcc and clang)
+build-clang:
+	@sh scripts/deps.sh fuzz
+	$(MAKE) BUILD=$(BUILD)/clang CC=clang-14 all
 
 clean:
 	rm -rf $(BUILD)
