@@ -497,8 +497,9 @@ typedef struct {
 } ngx_http_affiliate_cookie_value_t;
 
 
-/* ngx_http_affiliate_module.c */
+/* ngx_http_affiliate_ctx.c */
 ngx_http_affiliate_ctx_t *ngx_http_affiliate_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_affiliate_add_variables(ngx_conf_t *cf);
 void ngx_http_affiliate_geo(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx);
 
