@@ -566,9 +566,6 @@ ngx_table_elt_t *ngx_http_affiliate_add_header(ngx_http_request_t *r,
     char *key, ngx_str_t *value);
 ngx_int_t ngx_http_affiliate_set_location(ngx_http_request_t *r,
     ngx_str_t *location);
-ngx_int_t ngx_http_affiliate_location(ngx_http_request_t *r,
-    ngx_http_affiliate_dest_t *dest, ngx_str_t *creator,
-    ngx_str_t *campaign, u_char *click_id, ngx_str_t *location);
 ngx_int_t ngx_http_affiliate_location_extra(ngx_http_request_t *r,
     ngx_http_affiliate_dest_t *dest, ngx_str_t *extra, ngx_str_t *creator,
     ngx_str_t *campaign, u_char *click_id, ngx_str_t *location);

@@ -257,20 +257,9 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
 
 /*
  * dest?query&click_id=ID&utm_source=C&utm_medium=affiliate&utm_campaign=K#f
- * where the destination's query does not set a parameter already.
+ * where the destination's query does not set a parameter already; extra
+ * (query=forward), if not NULL, after the link's own parameters.
  */
-
-ngx_int_t
-ngx_http_affiliate_location(ngx_http_request_t *r,
-    ngx_http_affiliate_dest_t *dest, ngx_str_t *creator,
-    ngx_str_t *campaign, u_char *click_id, ngx_str_t *location)
-{
-    return ngx_http_affiliate_location_extra(r, dest, NULL, creator,
-                                             campaign, click_id, location);
-}
-
-
-/* the same, with extra parameters (query=forward) after the link's own */
 
 ngx_int_t
 ngx_http_affiliate_location_extra(ngx_http_request_t *r,
