@@ -133,18 +133,7 @@ ngx_http_affiliate_variable(ngx_http_request_t *r,
 
     s = (ngx_str_t *) ((u_char *) ctx + data);
 
-    if (s->len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = s->len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = s->data;
-
-    return NGX_OK;
+    return ngx_http_affiliate_variable_set(v, s->data, s->len);
 }
 
 
@@ -161,11 +150,27 @@ ngx_http_affiliate_click_id_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = NGX_HTTP_AFFILIATE_ULID_LEN;
+    return ngx_http_affiliate_variable_set(v, ctx->click_id,
+                                           NGX_HTTP_AFFILIATE_ULID_LEN);
+}
+
+
+/* a variable's value: len bytes at data, or not found when len is 0 */
+
+ngx_int_t
+ngx_http_affiliate_variable_set(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    if (len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-    v->data = ctx->click_id;
+    v->data = data;
 
     return NGX_OK;
 }

@@ -497,18 +497,7 @@ ngx_http_affiliate_geo_variable(ngx_http_request_t *r,
 
     s = (ngx_str_t *) ((u_char *) geo + data);
 
-    if (s->len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = s->len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = s->data;
-
-    return NGX_OK;
+    return ngx_http_affiliate_variable_set(v, s->data, s->len);
 }
 
 
@@ -531,13 +520,8 @@ ngx_http_affiliate_geo_asn_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%uD", geo->asn) - p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
-
-    return NGX_OK;
+    return ngx_http_affiliate_variable_set(v, p,
+                                           ngx_sprintf(p, "%uD", geo->asn) - p);
 }
 
 

@@ -500,6 +500,8 @@ typedef struct {
 /* ngx_http_affiliate_ctx.c */
 ngx_http_affiliate_ctx_t *ngx_http_affiliate_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_affiliate_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_affiliate_variable_set(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
 void ngx_http_affiliate_geo(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx);
 
