@@ -499,7 +499,7 @@ ngx_http_affiliate_json_uint(u_char *p, const char *key, size_t key_len,
 u_char *
 ngx_http_affiliate_uint_str(u_char *p, uint64_t n)
 {
-    u_char      *q, tmp[NGX_INT64_LEN];
+    u_char      *q;
     size_t       len;
     ngx_uint_t   d;
 
@@ -510,9 +510,26 @@ ngx_http_affiliate_uint_str(u_char *p, uint64_t n)
         "6061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
 
-    /* two digits a division */
+    static const uint64_t  pow10[] = {
+        10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+        10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+        100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+        100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL,
+        10000000000000000000ULL
+    };
 
-    q = tmp + NGX_INT64_LEN;
+    /*
+     * the number of digits first, then the digits in place from the last,
+     * two a division (through a buffer, then copied, cost a store
+     * forwarding stall and a call to memcpy())
+     */
+
+    for (len = 1; len < 20 && n >= pow10[len - 1]; len++) {
+        /* void */
+    }
+
+    q = p + len;
 
     while (n >= 100) {
         d = (ngx_uint_t) (n % 100) * 2;
@@ -527,14 +544,6 @@ ngx_http_affiliate_uint_str(u_char *p, uint64_t n)
 
     } else {
         *--q = (u_char) ('0' + n);
-    }
-
-    /* at most 20 bytes: a loop costs less than a call to memcpy() */
-
-    len = tmp + NGX_INT64_LEN - q;
-
-    for (d = 0; d < len; d++) {
-        p[d] = q[d];
     }
 
     return p + len;
