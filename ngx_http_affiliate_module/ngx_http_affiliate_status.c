@@ -421,12 +421,12 @@ ngx_http_affiliate_status_prometheus(u_char *p,
     ngx_http_affiliate_status_t *st)
 {
     uint32_t                    code;
-    uint64_t                    head, used, slots, cap;
+    uint64_t                    head, used, slots, cap, *n;
     ngx_uint_t                  i, k;
     ngx_msec_t                  last;
     ngx_str_t                  *z;
     ngx_http_affiliate_sh_t    *sh;
-    ngx_http_affiliate_stat_t  *other;
+    ngx_http_affiliate_stat_t  *other, *pair;
 
     sh = st->sh;
     z = &st->zone->name;
@@ -518,15 +518,14 @@ ngx_http_affiliate_status_prometheus(u_char *p,
                         ngx_http_affiliate_pair_counters[k].name);
 
         for (i = 0; i <= st->ntop; i++) {
+            pair = i < st->ntop ? st->top[i] : other;
+
             p = ngx_sprintf(p, "affiliate_creator_%s_total",
                             ngx_http_affiliate_pair_counters[k].name);
-            p = ngx_http_affiliate_prom_pair(p, z,
-                                             i < st->ntop ? st->top[i]
-                                                          : other);
-            p = ngx_sprintf(p, "} %uL\n", ngx_http_affiliate_load(
-                  *(uint64_t *) ((u_char *) (i < st->ntop ? st->top[i]
-                                                          : other)
-                                 + ngx_http_affiliate_pair_counters[k].offset)));
+            p = ngx_http_affiliate_prom_pair(p, z, pair);
+            n = (uint64_t *) ((u_char *) pair
+                              + ngx_http_affiliate_pair_counters[k].offset);
+            p = ngx_sprintf(p, "} %uL\n", ngx_http_affiliate_load(*n));
         }
     }
 
