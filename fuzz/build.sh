@@ -96,7 +96,9 @@ build_one() {
     if [ -f "$bin" ] && [ "$bin" -nt "$harness" ] \
        && [ "$bin" -nt "$REPO/fuzz/fuzz_common.h" ] \
        && [ "$bin" -nt "$REPO/fuzz/build.sh" ] \
-       && [ "$bin" -nt "$OUT/libngx.a" ]
+       && [ "$bin" -nt "$OUT/libngx.a" ] \
+       && [ -z "$(find "$REPO/ngx_http_affiliate_module" -name '*.[ch]' \
+                  -newer "$bin")" ]
     then
         return 0
     fi
