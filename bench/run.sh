@@ -1,16 +1,18 @@
 #!/bin/bash
 # The benchmark (not a test), docs/benchmark.md: wrk against each scenario
 # and against a bare "return 302" in the same nginx, same run, one worker,
-# wrk on the other core; bare and scenario alternate, twice.  Prints
-# requests/s, the worker's CPU microseconds per request (on-CPU time from
-# /proc/PID/schedstat) and the ratios to bare; then the do-it-yourself kit
+# wrk on the other core; bare and scenario alternate, BENCH_ROUNDS times
+# (4).  Prints requests/s, the worker's CPU microseconds per request (on-CPU
+# time from /proc/PID/schedstat) and the ratios to bare (the median of the
+# rounds' ratios, and their range); then the do-it-yourself kit
 # (../shared/bench-anchors/diy.conf) measured the same way, the cost of the
 # link options path over core, the latency added at 50% and 90% of bare's
 # saturation rate, and the 1M-line link table (bench/big-table.sh, unless
 # BENCH_NO_BIG is set).  Usage: bench/run.sh [SECONDS]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-secs=${1:-4}
+secs=${1:-3}
+rounds=${BENCH_ROUNDS:-4}
 export BENCH_DIR=${BENCH_DIR:-/tmp/affiliate-bench}
 dir=$BENCH_DIR
 port=${BENCH_PORT:-18090}
@@ -46,11 +48,12 @@ stop() {
     rm -f "$dir/kit.log"
 }
 
-# $1: location prefix, $2: slug file; prints "rps cpu_us_per_request"
+# $1: location prefix, $2: slug file, [$3: seconds]; prints "rps
+# cpu_us_per_request"
 measure() {
     local t0 t1 out
     t0=$(cpu_ns "$worker")
-    out=$(BENCH_PREFIX=$1 BENCH_SLUGS=$2 wrk -t1 -c64 -d"${secs}s" \
+    out=$(BENCH_PREFIX=$1 BENCH_SLUGS=$2 wrk -t1 -c64 -d"${3:-$secs}s" \
           -s "$top/bench/wrk.lua" "http://127.0.0.1:$port/")
     t1=$(cpu_ns "$worker")
     echo "$out" | awk -v t=$((t1 - t0)) '
@@ -59,20 +62,38 @@ measure() {
         END { printf "%.0f %.2f\n", r, t / 1000 / n }'
 }
 
-# $1: name, $2: prefix, $3: slug file; bare and module alternate, twice
+# $1: name, $2: prefix, $3: slug file.  After a warm-up, bare and the
+# scenario alternate $rounds times; the ratios are the median of the
+# rounds' ratios (each round's two measurements are seconds apart), the
+# rates and CPU times the means; last, the rounds' lowest and highest CPU
+# ratio.
 scenario() {
-    local b1 b2 m1 m2
+    local i out=""
     start
-    measure /bare/ slugs.txt >/dev/null              # warm-up
-    measure "$2" "$3" >/dev/null
-    b1=$(measure /bare/ slugs.txt); m1=$(measure "$2" "$3")
-    b2=$(measure /bare/ slugs.txt); m2=$(measure "$2" "$3")
+    measure /bare/ slugs.txt 2 >/dev/null
+    measure "$2" "$3" 2 >/dev/null
+    for i in $(seq "$rounds"); do
+        out="$out $(measure /bare/ slugs.txt) $(measure "$2" "$3")"
+    done
     stop
-    echo "$b1 $b2 $m1 $m2" | awk -v name="$1" '{
-        br = ($1 + $3) / 2; bc = ($2 + $4) / 2;
-        mr = ($5 + $7) / 2; mc = ($6 + $8) / 2;
-        printf "%-12s %7.0f %6.2f | %7.0f %6.2f | %5.3f %5.3f\n",
-               name, br, bc, mr, mc, mr / br, mc / bc }' | tee -a "$dir/table"
+    echo "$out" | awk -v name="$1" '
+        function median(a, n,   i, j, t) {
+            for (i = 2; i <= n; i++)
+                for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+                    t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+        {
+            n = NF / 4
+            for (i = 1; i <= n; i++) {
+                br += $(4 * i - 3); bc += $(4 * i - 2)
+                mr += $(4 * i - 1); mc += $(4 * i)
+                rr[i] = $(4 * i - 1) / $(4 * i - 3)
+                cr[i] = $(4 * i) / $(4 * i - 2)
+            }
+            rm = median(rr, n); cm = median(cr, n)
+            printf "%-12s %7.0f %6.2f | %7.0f %6.2f | %5.3f %5.3f" \
+                   "  (cpu %.3f-%.3f)\n", name, br / n, bc / n, mr / n,
+                   mc / n, rm, cm, cr[1], cr[n] }' | tee -a "$dir/table"
 }
 
 # paced wrk: $1 prefix, $2 connections, $3 seconds
@@ -103,7 +124,7 @@ latency() {
 
 echo "nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/||'), wrk $(wrk -v 2>&1 \
     | awk 'NR == 1 { print $2 }'), $(nproc) CPUs, load $(cut -d' ' -f1-3 \
-    /proc/loadavg), ${secs}s per measurement"
+    /proc/loadavg), $rounds rounds of ${secs}s per measurement"
 : > "$dir/table"
 echo "scenario        bare rps  us/req |  module  us/req | rps   cpu (ratios to bare)"
 
