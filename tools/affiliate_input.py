@@ -4,12 +4,12 @@ restarts), in memory bounded by the number of segments, not records.
 """
 
 import glob
-import gzip
 import os
 import re
 import shutil
 import sys
 import tempfile
+import zlib
 
 
 class InputError(Exception):
@@ -40,7 +40,7 @@ class Source:
         head = f.peek(2)[:2] if hasattr(f, 'peek') else b''
         if head == b'\x1f\x8b':
             self.gzip = True
-            return gzip.GzipFile(fileobj=f, mode='rb')
+            return GzipReader(f)
         return f
 
     def cleanup(self):
@@ -50,6 +50,74 @@ class Source:
             except OSError:
                 pass
             self.spool = None
+
+
+# gzip, read forward: zlib checks each member's CRC and length (as
+# gzip.GzipFile), in reads of GZ_CHUNK compressed bytes rather than 8 KB
+
+GZ_CHUNK = 1 << 17
+
+
+def gunzip(f, size):
+    """The data of gzip file f (every member, with the zero padding
+    gzip.GzipFile allows between them), in pieces of at most size bytes."""
+    d = zlib.decompressobj(31)
+    data = b''
+    while True:
+        if d.eof:
+            data = d.unused_data.lstrip(b'\0')
+            while not data:
+                data = f.read(GZ_CHUNK)
+                if not data:
+                    return
+                data = data.lstrip(b'\0')
+            d = zlib.decompressobj(31)
+        elif not data:
+            data = f.read(GZ_CHUNK)
+        out = d.decompress(data, size)
+        data = d.unconsumed_tail
+        if out:
+            yield out
+        elif not data and not d.eof:
+            data = f.read(GZ_CHUNK)
+            if not data:
+                raise EOFError('Compressed file ended before the '
+                               'end-of-stream marker was reached')
+
+
+class GzipReader:
+    """readinto(), read() and close() of a gzip file, by gunzip()."""
+
+    def __init__(self, f):
+        self.f = f
+        self.pieces = gunzip(f, 1 << 16)
+        self.rest = memoryview(b'')
+
+    def readinto(self, view):
+        rest = self.rest
+        if not rest:
+            rest = memoryview(next(self.pieces, b''))
+        n = min(len(view), len(rest))
+        view[:n] = rest[:n]
+        self.rest = rest[n:]
+        return n
+
+    def read(self, size):
+        """size bytes, fewer only at the end."""
+        out = []
+        while size > 0:
+            rest = self.rest
+            if not rest:
+                rest = memoryview(next(self.pieces, b''))
+                if not rest:
+                    break
+            out.append(rest[:size])
+            self.rest = rest[size:]
+            size -= len(out[-1])
+        return b''.join(out)
+
+    def close(self):
+        self.f.close()
 
 
 def line_blocks(f, size):
