@@ -80,20 +80,40 @@ ngx_http_affiliate_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
     } else {
-        /* the scheme and host part: anything up to the path */
+        /*
+         * The host is the rule's own only when the value starts with a
+         * literal "http://" or "https://" and has no variable before the
+         * path: in "https:/$1" a capture that starts with "/" names it.
+         */
 
         last = value[2].data + value[2].len;
-        host = ngx_strnstr(value[2].data, "://", value[2].len);
-        host = host ? host + 3 : value[2].data;
+        host = NULL;
 
-        for (p = host; p < last; p++) {
-            if (*p == '/' || *p == '?' || *p == '#') {
-                break;
-            }
+        if (value[2].len > 7
+            && ngx_strncasecmp(value[2].data, (u_char *) "http://", 7) == 0)
+        {
+            host = value[2].data + 7;
+
+        } else if (value[2].len > 8
+                   && ngx_strncasecmp(value[2].data, (u_char *) "https://", 8)
+                      == 0)
+        {
+            host = value[2].data + 8;
         }
 
-        if (ngx_strlchr(value[2].data, p, '$')) {
+        if (host == NULL) {
             rule->variable_host = 1;
+
+        } else {
+            for (p = host; p < last; p++) {
+                if (*p == '/' || *p == '?' || *p == '#') {
+                    break;
+                }
+            }
+
+            if (ngx_strlchr(host, p, '$')) {
+                rule->variable_host = 1;
+            }
         }
     }
 

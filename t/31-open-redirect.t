@@ -32,6 +32,10 @@ my $http = <<'EOF';
             affiliate_rule "^/out/(?<h>[^/]+)/(?<p>.*)$" https://$h/$p
                            creator=x campaign=y;
         }
+        location /sl/ {
+            affiliate_redirect zone=aff;
+            affiliate_rule "^/sl(/.*)$" https:/$1 creator=x campaign=y;
+        }
         location = /q {
             affiliate_redirect zone=aff;
             affiliate_rule "^/q$" $arg_u creator=x campaign=y;
@@ -174,6 +178,10 @@ pass_ok('/cr/' . ('a' x 64) . '/' . ('k' x 128),
 # --- hosts not allowed -------------------------------------------------------
 
 reject_ok('/out/evil.example/x', 'host not in affiliate_allow_hosts');
+# "https:/$1": no literal "://", the capture's leading "/" makes the host
+reject_ok('/sl/evil.example/x', 'https:/$1: host from the capture, checked');
+pass_ok('/sl/shop.example/ok', "https://shop.example/ok?$Q",
+    'https:/$1: an allowed host passes');
 reject_ok('/out/xbrand.example/x', 'xbrand.example does not match .brand.example');
 reject_ok('/out/brand.example.evil.example/x', 'allowed name as a prefix');
 reject_ok('/out/shop.example.evil.example/x', 'exact name as a prefix');
@@ -347,6 +355,10 @@ my $hrule = 'affiliate_rule "^/out/(?<h>[^/]+)/(?<p>.*)$" https://$h/$p '
         ['host suffix from $1',
          'affiliate_rule "^/out/(.*)$" https://shop.example$1 '
          . 'creator=x campaign=y;'],
+        ['"https:/$1" (no literal "://")',
+         'affiliate_rule "^/out(/.*)$" https:/$1 creator=x campaign=y;'],
+        ['"https:$1"',
+         'affiliate_rule "^/out/(.*)$" https:$1 creator=x campaign=y;'],
         ['port from a variable',
          'affiliate_rule "^/out/(\d+)$" https://shop.example:$1/ '
          . 'creator=x campaign=y;'],
