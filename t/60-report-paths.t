@@ -33,9 +33,10 @@ import report
 report.generate(sys.argv[2], 30000, 2, seed=7)
 PY
 
-# a third node: one click, 45,000 clicks later an unattributed conversion
-# that names it (more than the recent clicks kept), then lines the fast
-# path must leave to JSON (the malformed ones are counted)
+# a third node: one click, 20,000 long clicks (45 MB, more than the recent
+# clicks kept) later an unattributed conversion that names it, then lines
+# the fast path must leave to JSON (the malformed ones are counted), and
+# conversions in the module's key order (read by CONV, not JSON)
 python(<<'PY', "$dir/fast/web9-affiliate.log");
 import json, sys
 ts = lambda i: '2025-12-%02dT%02d:%02d:%02d.000Z' % (
@@ -43,27 +44,36 @@ ts = lambda i: '2025-12-%02dT%02d:%02d:%02d.000Z' % (
 def rec(i, **f):
     r = {'ts': ts(i), 'type': 'click', 'id': 'C%025d' % i, 'node': 'web9',
          'click_id': 'C%025d' % i, 'link': 'far', 'creator': 'far%d' % (i % 7),
-         'campaign': 'x', 'ip': '203.0.113.0', 'bot': False, 'unique': True,
-         'truncated': False}
+         'campaign': 'x', 'ip': '203.0.113.0', 'ua': f.pop('ua', None),
+         'bot': False, 'unique': True, 'truncated': False}
     r.update(f)
     r['seq'] = i + 1
     return json.dumps(r, separators=(',', ':')) + '\n'
 with open(sys.argv[1], 'w') as out:
     out.write(rec(0, creator='farcreator', campaign='far'))
-    for i in range(1, 45001):
-        out.write(rec(i))
-    out.write(rec(45001, type='conversion', link=None, creator=None,
+    for i in range(1, 20001):
+        out.write(rec(i, ua='Mozilla/5.0 ' * 180))
+    out.write(rec(20001, type='conversion', link=None, creator=None,
                   campaign=None, click_id='C%025d' % 0, unique=None,
                   source='postback', order_id='far-1', amount='99.00',
                   currency='EUR', attributed=False, duplicate=False))
-    good = rec(45002)
+    good = rec(20002)
     out.write(good[:60] + '\t' + good[61:])             # a raw tab: malformed
-    out.write(good[:200] + rec(45003))                   # cut, then the next
-    out.write(rec(45004, ua='say \"hi\"'))               # an escaped quote
-    out.write(rec(45005, creator=5))                     # a number: malformed
-    out.write(rec(45006).replace('"bot":false,', '') [:-2]
+    out.write(good[:200] + rec(20003))                   # cut, then the next
+    out.write(rec(20004, ua='say \"hi\"'))               # an escaped quote
+    out.write(rec(20005, creator=5))                     # a number: malformed
+    out.write(rec(20006).replace('"bot":false,', '') [:-2]
               + ',"bot":false}\n')                       # another key order
-    out.write(rec(45007, ua='tab\there'))                 # \t escaped: valid
+    out.write(rec(20007, ua='tab\there'))                 # \t escaped: valid
+    conv = ('{"ts":"%s","type":"conversion","id":"V%%d","node":"web9",'
+            '"click_id":"C%025d","status":200,"ip":"10.0.0.5",'
+            '"ua":"shop\\/2","bot":false,"source":"postback",'
+            '"order_id":"far-%%d","amount":"%%s","currency":"EUR",'
+            '"attributed":false,"duplicate":false,"truncated":false,'
+            '"seq":%%d}\n' % (ts(20010), 20000))
+    out.write(conv % (2, 2, '12,50', 20009))          # bad amount: malformed
+    out.write((conv % (3, 3, '12.50', 20010)).replace('shop', 'sh\top'))
+    out.write(conv % (4, 4, '7.25', 20011))           # joined to C..20000
 PY
 
 # the same records, keys sorted: none of them on the fast path
@@ -106,12 +116,21 @@ for my $by ('creator,campaign', 'link,country,day', 'creator') {
     my ($far) = grep { ($_->{key}{creator} // '') eq 'farcreator' }
         @{ $jf->{groups} };
     is($far && $far->{conversions}, 1,
-       'the conversion is joined to its click read 45,000 lines before');
+       'the conversion is joined to its click read 20,000 lines '
+       . '(45 MB) before');
     ok($jf->{attribution}{joined} >= 1, 'joined at report time');
     my @bad = grep { $_->{file} =~ /web9/ } @{ $jf->{integrity}{malformed} };
-    is_deeply([map { $_->{line} } @bad], [45003, 45004, 45006],
+    is_deeply([map { $_->{line} } @bad], [20003, 20004, 20006, 20009, 20010],
               'the malformed lines, by line number');
     like($bad[2]{reason} // '', qr/creator/, 'a number as creator');
+    like($bad[3]{reason} // '', qr/invalid amount "12,50"/,
+         'a conversion in the module\'s order with a bad amount');
+    like($bad[4]{reason} // '', qr/control character/,
+         'a conversion in the module\'s order with a raw tab');
+    my ($near) = grep { ($_->{key}{creator} // '') eq 'far1' }
+        @{ $jf->{groups} };
+    is($near && $near->{revenue}, '7.25',
+       'the conversion in the module\'s order joined to its click');
 }
 
 done_testing();

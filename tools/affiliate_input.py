@@ -92,15 +92,32 @@ class GzipReader:
         self.f = f
         self.pieces = gunzip(f, 1 << 16)
         self.rest = memoryview(b'')
+        self.error = None
 
     def readinto(self, view):
-        rest = self.rest
-        if not rest:
-            rest = memoryview(next(self.pieces, b''))
-        n = min(len(view), len(rest))
-        view[:n] = rest[:n]
-        self.rest = rest[n:]
-        return n
+        """Fills view, but at the end.  An error comes after the data
+        before it (as from gzip.GzipFile)."""
+        if self.error is not None:
+            e, self.error = self.error, None
+            raise e
+        done = 0
+        while done < len(view):
+            rest = self.rest
+            if not rest:
+                try:
+                    rest = memoryview(next(self.pieces, b''))
+                except (OSError, EOFError, zlib.error) as e:
+                    if not done:
+                        raise
+                    self.error = e
+                    break
+                if not rest:
+                    break
+            n = min(len(view) - done, len(rest))
+            view[done:done + n] = rest[:n]
+            self.rest = rest[n:]
+            done += n
+        return done
 
     def read(self, size):
         """size bytes, fewer only at the end."""
