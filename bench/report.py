@@ -2,14 +2,16 @@
 """Benchmark of tools/affiliate-report: records per second and peak memory.
 
     bench/report.py [--records N] [--nodes K] [--runs R] [--dir DIR]
-                    [--tool PATH]
+                    [--tool PATH] [--against PATH]
 
 Writes a multi-node data set like the module's logs (the module's key
 order; clicks by people and bots, landings, conversions by postback and
 pixel, duplicates, rotated and gzipped files), then runs the report on it
 pinned to CPU 1 (taskset), R times, and prints the median records/s and
 peak resident memory of the report process; first on a data set 4 times
-smaller, to show what memory grows with.  No network.  "records/s of cpu" is records divided by
+smaller, to show what memory grows with; with --against, another version
+of the report by turns with it (this one, the other, this one, ...), R
+runs each, on the same data.  No network.  "records/s of cpu" is records divided by
 the user + system time of the report (one core, whatever the machine's
 load); "of wall" depends on what else runs.
 """
@@ -176,6 +178,8 @@ def main():
                    help='runs of each size; the median is printed')
     p.add_argument('--tool', default=TOOL,
                    help='the report to measure (another version of it)')
+    p.add_argument('--against', metavar='PATH',
+                   help='another version, run by turns with --tool')
     p.add_argument('--dir', help='keep the data set here; reused when '
                                  'it is there')
     a = p.parse_args()
@@ -193,15 +197,21 @@ def main():
         print('data: %d and %d records, %d nodes, in %s (%.1f s)'
               % (a.records // 4, a.records, a.nodes, d,
                  time.perf_counter() - t))
+        tools = [a.tool] + ([a.against] if a.against else [])
         for name, n, files in sets:
-            runs = sorted((run(a.tool, files) for _ in range(a.runs)),
-                          key=lambda r: r[1])
-            wall, cpu, rss = runs[len(runs) // 2]
-            print('%-5s %9d records  wall %6.2f s  cpu %6.2f s  '
-                  '%7.0f records/s of cpu  %7.0f of wall  peak RSS %6.1f MB'
-                  '  (median of %d; cpu %s)'
-                  % (name, n, wall, cpu, n / cpu, n / wall, rss / 1024,
-                     len(runs), ' '.join('%.2f' % r[1] for r in runs)))
+            results = {t: [] for t in tools}
+            for _ in range(a.runs):
+                for t in tools:
+                    results[t].append(run(t, files))
+            for t in tools:
+                runs = sorted(results[t], key=lambda r: r[1])
+                wall, cpu, rss = runs[len(runs) // 2]
+                print('%-5s %9d records  wall %6.2f s  cpu %6.2f s  '
+                      '%7.0f records/s of cpu  %7.0f of wall  '
+                      'peak RSS %6.1f MB  (median of %d; cpu %s)%s'
+                      % (name, n, wall, cpu, n / cpu, n / wall, rss / 1024,
+                         len(runs), ' '.join('%.2f' % r[1] for r in runs),
+                         '  ' + t if a.against else ''))
         print('load average: %.2f %.2f %.2f (2 cores)' % os.getloadavg())
     finally:
         if not a.dir:
