@@ -436,6 +436,19 @@ like($table, qr/\ntotal\s+EUR\s+6\s/, 'text: the table ends with totals');
 like($out, qr/^anna\s+summer\s+2026-11-01\s+EUR\s+2\s+2\s/m,
     'text: anna row');
 like($out, qr/Integrity: INCOMPLETE/, 'text: verdict');
+{
+    # without --from/--to the header names the data's own first and last
+    # record (the totals' first_seen and last_seen), not "start .. end"
+    my $tj = report(@files);
+    my @seen = grep { defined $_->{first_seen} } @{$tj->{total}};
+    my ($lo) = sort map { $_->{first_seen} } @seen;
+    my ($hi) = reverse sort map { $_->{last_seen} } @seen;
+    like($out, qr/^affiliate-report: \Q$lo .. $hi\E \(UTC; first and last record\)\n/,
+        "text: the period is the data's, $lo .. $hi") or diag $out;
+    my (undef, $o2) = run('--from', '2026-11-02', @files);
+    like($o2, qr/^affiliate-report: 2026-11-02T00:00:00\.000Z \.\. \Q$hi\E \(UTC; to the last record\)/,
+        'text: --from, then to the last record') or diag $o2;
+}
 like($out, qr{malformed: \Q$dir\E/a/affiliate\.log:6:}, 'text: file:line');
 ($code, $out, $err) = run('--strict', @files);
 is($code, 1, '--strict: exit 1 when incomplete');

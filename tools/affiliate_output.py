@@ -440,18 +440,32 @@ def text_table(rows, by, multi):
 DROP = ('EPC', 'bots', 'lands', 'CR', 'uniq')
 
 
+def period_text(res):
+    """The period as --from and --to gave it; a side not given is the
+    first (or last) record counted, so named."""
+    p = res['period']
+    seen = [t for t in res['total'] if t['first_seen']]
+    lo, hi = p['from'], p['to']
+    first = min((t['first_seen'] for t in seen), default=None)
+    last = max((t['last_seen'] for t in seen), default=None)
+    note = {(True, True): '; first and last record', (True, False):
+            '; from the first record', (False, True): '; to the last record',
+            (False, False): ''}[lo is None and first is not None,
+                                hi is None and last is not None]
+    return '%s .. %s (UTC%s)' % (lo or first or 'start', hi or last or 'end',
+                                 note)
+
+
 def render_text(res, args):
     out = []
-    p = res['period']
     integ = res['integrity']
     nfiles = len(integ['files'])
-    out.append('affiliate-report: %s .. %s (UTC), %d input(s), %d node(s), '
-               'by %s%s' % (p['from'] or 'start', p['to'] or 'end', nfiles,
-                            len(set(n['node'] for n in integ['nodes']
-                                    if n['records'])),
-                            ','.join(args.by),
-                            ', money in %s' % res['currency']
-                            if res['currency'] else ''))
+    out.append('affiliate-report: %s' % period_text(res))
+    out.append('%d input(s), %d node(s), by %s%s'
+               % (nfiles, len(set(n['node'] for n in integ['nodes']
+                                  if n['records'])),
+                  ','.join(args.by), ', money in %s' % res['currency']
+                  if res['currency'] else ''))
     out.append('')
     curs = set(r['currency'] for r in res['groups'] + res['total'])
     multi = len(curs) > 1
@@ -685,15 +699,13 @@ def render_html(res, args):
         return '<td%s data-v="%s">%s</td>' % (' class="k"' if kind == 'k'
                                               else '', esc(raw), esc(shown))
 
-    p = res['period']
     integ = res['integrity']
     a = res['attribution']
     o = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
          '<meta name="viewport" content="width=device-width">',
          '<title>Affiliate report</title>', '<style>%s</style>' % CSS,
          '</head><body>',
-         '<h1>Affiliate report: %s .. %s (UTC)</h1>'
-         % (esc(p['from'] or 'start'), esc(p['to'] or 'end')),
+         '<h1>Affiliate report: %s</h1>' % esc(period_text(res)),
          '<p>Grouped by %s. %s</p>' % (esc(', '.join(by)),
                                        'Money in %s.' % esc(', '.join(
                                            sorted(c for c in curs if c)))
