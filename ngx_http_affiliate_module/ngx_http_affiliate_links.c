@@ -455,6 +455,28 @@ ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
 }
 
 
+/*
+ * The length of a literal "http://" or "https://" (any case) that starts
+ * s and is followed by more, else 0
+ */
+
+size_t
+ngx_http_affiliate_scheme_len(ngx_str_t *s)
+{
+    if (s->len > 7 && ngx_strncasecmp(s->data, (u_char *) "http://", 7) == 0)
+    {
+        return 7;
+    }
+
+    if (s->len > 8 && ngx_strncasecmp(s->data, (u_char *) "https://", 8) == 0)
+    {
+        return 8;
+    }
+
+    return 0;
+}
+
+
 char *
 ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
 {
@@ -477,17 +499,9 @@ ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
         }
     }
 
-    if (url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
-                        == 0)
-    {
-        n = 7;
+    n = ngx_http_affiliate_scheme_len(url);
 
-    } else if (url->len > 8
-               && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0)
-    {
-        n = 8;
-
-    } else {
+    if (n == 0) {
         return "destination is not an absolute http(s) URL";
     }
 

@@ -528,6 +528,7 @@ char *ngx_http_affiliate_links_build(ngx_conf_t *cf,
     ngx_http_affiliate_links_t *links);
 ngx_http_affiliate_link_t *ngx_http_affiliate_links_find(
     ngx_http_affiliate_links_t *links, ngx_str_t *slug);
+size_t ngx_http_affiliate_scheme_len(ngx_str_t *s);
 char *ngx_http_affiliate_dest_parse(ngx_str_t *url,
     ngx_http_affiliate_dest_t *dest);
 void ngx_http_affiliate_dest_flags(ngx_http_affiliate_dest_t *dest);

@@ -525,7 +525,10 @@ ngx_http_affiliate_uint_str(u_char *p, uint64_t n)
      * forwarding stall and a call to memcpy())
      */
 
-    for (len = 1; len < 20 && n >= pow10[len - 1]; len++) {
+    for (len = 1;
+         len <= sizeof(pow10) / sizeof(pow10[0]) && n >= pow10[len - 1];
+         len++)
+    {
         /* void */
     }
 

@@ -87,21 +87,9 @@ ngx_http_affiliate_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
          */
 
         last = value[2].data + value[2].len;
-        host = NULL;
+        host = value[2].data + ngx_http_affiliate_scheme_len(&value[2]);
 
-        if (value[2].len > 7
-            && ngx_strncasecmp(value[2].data, (u_char *) "http://", 7) == 0)
-        {
-            host = value[2].data + 7;
-
-        } else if (value[2].len > 8
-                   && ngx_strncasecmp(value[2].data, (u_char *) "https://", 8)
-                      == 0)
-        {
-            host = value[2].data + 8;
-        }
-
-        if (host == NULL) {
+        if (host == value[2].data) {
             rule->variable_host = 1;
 
         } else {
