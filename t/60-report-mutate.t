@@ -132,13 +132,7 @@ for name in sorted(os.listdir(src)):
                 line = mutate(line)
             raw = line.encode('utf-8', 'surrogatepass')
             fo.write(raw)
-            try:
-                o = json.loads(raw)
-            except ValueError:
-                so.write(raw)                    # malformed stays as it is
-                continue
-            so.write(json.dumps(o, sort_keys=True,
-                                separators=(', ', ': ')).encode() + b'\n')
+            so.write(report.json_only(raw))
 PY
     or die "python3: $?";
 

@@ -77,9 +77,11 @@ with open(sys.argv[1], 'w') as out:
 PY
 
 # the same records, keys sorted: none of them on the fast path
-python(<<'PY', "$dir/fast", "$dir/slow");
-import gzip, json, os, sys
-src, dst = sys.argv[1], sys.argv[2]
+python(<<'PY', "$TOP/bench", "$dir/fast", "$dir/slow");
+import gzip, os, sys
+sys.path.insert(0, sys.argv[1])
+import report
+src, dst = sys.argv[2], sys.argv[3]
 os.mkdir(dst)
 for name in sorted(os.listdir(src)):
     gz = name.endswith('.gz')
@@ -87,13 +89,7 @@ for name in sorted(os.listdir(src)):
     with opener(os.path.join(src, name), 'rb') as f, \
             opener(os.path.join(dst, name), 'wb') as out:
         for line in f:
-            try:
-                o = json.loads(line)
-            except ValueError:
-                out.write(line)             # malformed stays as it is
-                continue
-            out.write(json.dumps(o, sort_keys=True,
-                                 separators=(', ', ': ')).encode() + b'\n')
+            out.write(report.json_only(line))
 PY
 
 sub report {
