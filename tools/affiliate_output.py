@@ -448,10 +448,11 @@ def period_text(res):
     lo, hi = p['from'], p['to']
     first = min((t['first_seen'] for t in seen), default=None)
     last = max((t['last_seen'] for t in seen), default=None)
-    note = {(True, True): '; first and last record', (True, False):
-            '; from the first record', (False, True): '; to the last record',
-            (False, False): ''}[lo is None and first is not None,
-                                hi is None and last is not None]
+    from_data = lo is None and first is not None
+    to_data = hi is None and last is not None
+    note = ('; first and last record' if from_data and to_data else
+            '; from the first record' if from_data else
+            '; to the last record' if to_data else '')
     return '%s .. %s (UTC%s)' % (lo or first or 'start', hi or last or 'end',
                                  note)
 
