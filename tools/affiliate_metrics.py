@@ -45,11 +45,10 @@ AMOUNT_RE = re.compile(r'\A[0-9]{1,15}(?:\.[0-9]{1,6})?\Z')
 CURRENCY_RE = re.compile(r'\A[A-Z]{3}\Z')
 
 
-def parse_amount(s):
-    """The record's amount string as a Decimal, or None when invalid."""
-    if type(s) is not str or not AMOUNT_RE.match(s):
-        return None
-    return Decimal(s)
+def amount_valid(s):
+    """Whether s is a record's amount: a string of at most 15 digits and
+    6 decimals (the orders make the Decimal of the one they count)."""
+    return type(s) is str and AMOUNT_RE.match(s) is not None
 
 
 # --- orders ------------------------------------------------------------------
