@@ -166,7 +166,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     u_char                     *qs, *qe, click_id[NGX_HTTP_AFFILIATE_ULID_LEN];
     size_t                      added;
     ngx_str_t                   f[4], loc, h1, h2, v, *want, extra;
-    ngx_uint_t                  i, u1, u2, has;
+    ngx_uint_t                  i, u1, u2, has, plain;
     ngx_pool_t                 *pool;
     fz_query_t                  dq, lq;
     ngx_http_request_t          r;
@@ -224,9 +224,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_forwarded(&dest, &r.args, &extra);
     }
 
+    /* as a link's LINK_ARGS says: no name needs escaping */
+
+    plain = ngx_escape_uri(NULL, f[1].data, f[1].len, NGX_ESCAPE_ARGS) == 0
+            && ngx_escape_uri(NULL, f[2].data, f[2].len, NGX_ESCAPE_ARGS)
+               == 0;
+
     fz_assert(ngx_http_affiliate_location_extra(&r, &dest,
                                                 f[3].len ? &extra : NULL,
-                                                &f[1], &f[2], click_id, &loc)
+                                                &f[1], &f[2], click_id,
+                                                plain, &loc)
               == NGX_OK, "location failed");
 
     for (i = 0; i < loc.len; i++) {

@@ -341,6 +341,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ctx.currency = f[14];
     c.addr_text = f[15];
 
+    /* the fast copies, where the link table's load would allow them */
+
+    ctx.plain_names = ngx_http_affiliate_json_plain(f[1].data, f[1].len)
+                      && ngx_http_affiliate_json_plain(f[2].data, f[2].len)
+                      && ngx_http_affiliate_json_plain(f[3].data, f[3].len);
+    ctx.plain_location = ctx.plain_names
+                         && ngx_http_affiliate_json_plain(f[4].data,
+                                                          f[4].len);
+
     ngx_memzero(&ua, sizeof(ngx_table_elt_t));
     ngx_memzero(&referer, sizeof(ngx_table_elt_t));
     ngx_memzero(&host, sizeof(ngx_table_elt_t));

@@ -38,6 +38,7 @@ ngx_http_affiliate_ulid(u_char *dst)
 
     static uint64_t  last_ms;
     static u_char    rnd[10];
+    static u_char    time32[10];    /* last_ms in base32 */
 
     /*
      * RAND_bytes() costs about 3,500 instructions a call, whatever the
@@ -78,6 +79,11 @@ ngx_http_affiliate_ulid(u_char *dst)
 
         rnd[0] &= 0x7f;     /* leave room to increment */
 
+        /* 50 bits of time -> 10 characters, once a millisecond */
+
+        ngx_http_affiliate_base32_40(time32, last_ms >> 40, 2);
+        ngx_http_affiliate_base32_40(time32 + 2, last_ms, 8);
+
     } else {
         for (i = 9; i >= 0; i--) {
             if (++rnd[i] != 0) {
@@ -86,10 +92,9 @@ ngx_http_affiliate_ulid(u_char *dst)
         }
     }
 
-    /* 50 bits of time -> 10 characters, 80 random bits -> 16 */
+    /* then 80 random bits -> 16 characters */
 
-    ngx_http_affiliate_base32_40(dst, last_ms >> 40, 2);
-    ngx_http_affiliate_base32_40(dst + 2, last_ms, 8);
+    ngx_memcpy(dst, time32, sizeof(time32));
 
     ngx_http_affiliate_base32_40(dst + 10,
                                  (uint64_t) rnd[0] << 32
@@ -145,21 +150,20 @@ ngx_http_affiliate_click_prefetch(ngx_http_request_t *r,
 }
 
 
-/* a person following a link: salted hash of address, User-Agent, link */
+/*
+ * A person following a link: a salted hash of address, User-Agent and
+ * link (the User-Agent's own hash is shared with the bot check)
+ */
 
 static uint64_t
 ngx_http_affiliate_unique_key(ngx_http_request_t *r,
     ngx_http_affiliate_sh_t *sh, ngx_http_affiliate_ctx_t *ctx)
 {
-    uint64_t    key;
-    ngx_str_t  *ua;
+    uint64_t  key;
 
-    ua = r->headers_in.user_agent ? &r->headers_in.user_agent->value : NULL;
-
-    key = ngx_http_affiliate_hash(sh->salt, r->connection->addr_text.data,
+    key = ngx_http_affiliate_hash(sh->salt ^ ngx_http_affiliate_ua_hash(r),
+                                  r->connection->addr_text.data,
                                   r->connection->addr_text.len);
-    key = ngx_http_affiliate_hash(key, ua ? ua->data : NULL,
-                                  ua ? ua->len : 0);
 
     return ngx_http_affiliate_hash(key, ctx->link.data, ctx->link.len);
 }

@@ -147,6 +147,37 @@ ngx_http_affiliate_bot_index_build(void)
  * before costs a hash and a compare instead of the scan.
  */
 
+/*
+ * The User-Agent's hash, unsalted, made once a request: the bot cache
+ * and the unique-click key (attr.c, with the salt) both use it.
+ */
+
+uint64_t
+ngx_http_affiliate_ua_hash(ngx_http_request_t *r)
+{
+    uint64_t                   h;
+    ngx_str_t                 *ua;
+    ngx_http_affiliate_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_affiliate_module);
+
+    if (ctx && ctx->ua_hashed) {
+        return ctx->ua_hash;
+    }
+
+    ua = r->headers_in.user_agent ? &r->headers_in.user_agent->value : NULL;
+
+    h = ngx_http_affiliate_hash(0, ua ? ua->data : NULL, ua ? ua->len : 0);
+
+    if (ctx) {
+        ctx->ua_hash = h;
+        ctx->ua_hashed = 1;
+    }
+
+    return h;
+}
+
+
 char *
 ngx_http_affiliate_bot(ngx_http_request_t *r,
     ngx_http_affiliate_main_conf_t *amcf)
@@ -184,7 +215,9 @@ ngx_http_affiliate_bot(ngx_http_request_t *r,
     if (amcf->bot_ua == NULL
         && ua.len && ua.len <= NGX_HTTP_AFFILIATE_BOT_CACHE_UA)
     {
-        seen = &cache[ngx_http_affiliate_hash(0, ua.data, ua.len)
+        /* not cut: the whole header's hash */
+
+        seen = &cache[ngx_http_affiliate_ua_hash(r)
                       % NGX_HTTP_AFFILIATE_BOT_CACHE];
 
         if (seen->len == ua.len && ngx_memcmp(seen->ua, ua.data, ua.len) == 0)

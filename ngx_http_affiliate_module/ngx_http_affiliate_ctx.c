@@ -66,6 +66,14 @@ ngx_http_affiliate_get_ctx(ngx_http_request_t *r)
                 ctx = cln->data;
 
                 if (ctx->request == r) {
+                    /*
+                     * another handler may set other names: only the
+                     * redirect handler's own are known plain
+                     */
+                    ctx->plain_names = 0;
+                    ctx->plain_args = 0;
+                    ctx->plain_location = 0;
+
                     ngx_http_set_ctx(r, ctx, ngx_http_affiliate_module);
                     return ctx;
                 }

@@ -16,6 +16,8 @@ static char *ngx_http_affiliate_link_make(ngx_conf_t *cf,
     ngx_uint_t nopts, u_char *file, ngx_uint_t line);
 static char *ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
     ngx_http_affiliate_link_t *link);
+static uint32_t ngx_http_affiliate_link_flags(ngx_str_t *slug,
+    ngx_str_t *creator, ngx_str_t *campaign);
 static ngx_int_t ngx_http_affiliate_links_reserve(ngx_conf_t *cf,
     ngx_http_affiliate_links_t **lp, ngx_uint_t n);
 static ngx_int_t ngx_http_affiliate_array_reserve(ngx_conf_t *cf,
@@ -269,6 +271,8 @@ ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     link->geo = NULL;
     link->ngeo = 0;
     link->opts = NULL;
+    link->flags = ngx_http_affiliate_link_flags(slug, creator, campaign);
+    link->stat_key = ngx_http_affiliate_stat_key(creator, campaign);
 
     where.file = file;
     where.line = line;
@@ -310,6 +314,36 @@ ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
     origin->line = line;
 
     return NULL;
+}
+
+
+/* what the request path may copy as it is (LINK_* flags) */
+
+static uint32_t
+ngx_http_affiliate_link_flags(ngx_str_t *slug, ngx_str_t *creator,
+    ngx_str_t *campaign)
+{
+    uint32_t  flags;
+
+    flags = 0;
+
+    if (ngx_http_affiliate_json_plain(slug->data, slug->len)
+        && ngx_http_affiliate_json_plain(creator->data, creator->len)
+        && ngx_http_affiliate_json_plain(campaign->data, campaign->len))
+    {
+        flags |= NGX_HTTP_AFFILIATE_LINK_JSON;
+    }
+
+    if (ngx_escape_uri(NULL, creator->data, creator->len, NGX_ESCAPE_ARGS)
+        == 0
+        && ngx_escape_uri(NULL, campaign->data, campaign->len,
+                          NGX_ESCAPE_ARGS)
+           == 0)
+    {
+        flags |= NGX_HTTP_AFFILIATE_LINK_ARGS;
+    }
+
+    return flags;
 }
 
 
@@ -477,12 +511,28 @@ ngx_http_affiliate_scheme_len(ngx_str_t *s)
 }
 
 
+/* the scheme is http or https, whatever follows */
+
+ngx_uint_t
+ngx_http_affiliate_web_scheme(ngx_str_t *s)
+{
+    return (s->len >= sizeof("http:") - 1
+            && ngx_strncasecmp(s->data, (u_char *) "http:",
+                               sizeof("http:") - 1)
+               == 0)
+           || (s->len >= sizeof("https:") - 1
+               && ngx_strncasecmp(s->data, (u_char *) "https:",
+                                  sizeof("https:") - 1)
+                  == 0);
+}
+
+
 char *
 ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
 {
     u_char      *p, *last, *q;
     size_t       n;
-    ngx_uint_t   i;
+    ngx_uint_t   i, quote;
 
     if (url->len == 0) {
         return "missing destination";
@@ -492,11 +542,15 @@ ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
         return "destination longer than 1024 bytes";
     }
 
+    quote = 0;
+
     for (i = 0; i < url->len; i++) {
         if (url->data[i] <= ' ' || url->data[i] >= 0x7f) {
             return "destination contains a control character, whitespace "
                    "or a non-ASCII byte (percent-encode it)";
         }
+
+        quote |= (url->data[i] == '"');
     }
 
     n = ngx_http_affiliate_scheme_len(url);
@@ -563,6 +617,12 @@ ngx_http_affiliate_dest_parse(ngx_str_t *url, ngx_http_affiliate_dest_t *dest)
     dest->len = (uint16_t) url->len;
 
     ngx_http_affiliate_dest_flags(dest);
+
+    /* no control, DEL, non-ASCII or backslash: JSON needs only the quote */
+
+    if (!quote) {
+        dest->flags |= NGX_HTTP_AFFILIATE_JSON_PLAIN;
+    }
 
     return NULL;
 }

@@ -45,6 +45,13 @@
 #define NGX_HTTP_AFFILIATE_HAS_UTM_SOURCE    0x04
 #define NGX_HTTP_AFFILIATE_HAS_UTM_MEDIUM    0x08
 #define NGX_HTTP_AFFILIATE_HAS_UTM_CAMPAIGN  0x10
+/* and no byte of it needs escaping in a JSON string */
+#define NGX_HTTP_AFFILIATE_JSON_PLAIN        0x20
+
+/* a link's slug, creator and campaign need no JSON escaping */
+#define NGX_HTTP_AFFILIATE_LINK_JSON         0x01
+/* its creator and campaign need no escaping as query arguments */
+#define NGX_HTTP_AFFILIATE_LINK_ARGS         0x02
 
 
 #define NGX_HTTP_AFFILIATE_CURRENCIES    32
@@ -327,8 +334,10 @@ typedef struct {
     ngx_str_t                        creator;
     ngx_str_t                        campaign;
     ngx_http_affiliate_geo_dest_t   *geo;
-    ngx_uint_t                       ngeo;
+    uint32_t                         ngeo;
+    uint32_t                         flags;         /* LINK_* */
     ngx_http_affiliate_link_opts_t  *opts;
+    uint64_t                         stat_key;      /* stats.c */
 } ngx_http_affiliate_link_t;
 
 
@@ -460,6 +469,7 @@ typedef struct {
     uint64_t                         unique_key;    /* when unique_keyed */
     uint64_t                         stat_key;      /* when stat_keyed */
     uint64_t                         click_key;     /* when click_keyed */
+    uint64_t                         ua_hash;       /* when ua_hashed */
 
     unsigned                         unique:2;
     unsigned                         attributed:2;
@@ -471,8 +481,14 @@ typedef struct {
     unsigned                         unique_keyed:1;
     unsigned                         stat_keyed:1;
     unsigned                         click_keyed:1;
+    unsigned                         ua_hashed:1;
     unsigned                         purpose:2;     /* bot.c, when done */
     unsigned                         purpose_done:1;
+
+    /* known at load to need no escaping: link, creator, campaign... */
+    unsigned                         plain_names:1;
+    unsigned                         plain_args:1;  /* ...as arguments */
+    unsigned                         plain_location:1;
 } ngx_http_affiliate_ctx_t;
 
 
@@ -528,6 +544,7 @@ char *ngx_http_affiliate_links_build(ngx_conf_t *cf,
     ngx_http_affiliate_links_t *links);
 ngx_http_affiliate_link_t *ngx_http_affiliate_links_find(
     ngx_http_affiliate_links_t *links, ngx_str_t *slug);
+ngx_uint_t ngx_http_affiliate_web_scheme(ngx_str_t *s);
 size_t ngx_http_affiliate_scheme_len(ngx_str_t *s);
 char *ngx_http_affiliate_dest_parse(ngx_str_t *url,
     ngx_http_affiliate_dest_t *dest);
@@ -571,9 +588,11 @@ ngx_int_t ngx_http_affiliate_set_location(ngx_http_request_t *r,
     ngx_str_t *location);
 ngx_int_t ngx_http_affiliate_location_extra(ngx_http_request_t *r,
     ngx_http_affiliate_dest_t *dest, ngx_str_t *extra, ngx_str_t *creator,
-    ngx_str_t *campaign, u_char *click_id, ngx_str_t *location);
+    ngx_str_t *campaign, u_char *click_id, ngx_uint_t plain,
+    ngx_str_t *location);
 
 /* ngx_http_affiliate_record.c */
+ngx_uint_t ngx_http_affiliate_json_plain(u_char *p, size_t len);
 extern u_char  ngx_http_affiliate_base32[];
 ngx_int_t ngx_http_affiliate_ulid_parse(ngx_str_t *id);
 size_t ngx_http_affiliate_record_format(ngx_http_request_t *r,
@@ -627,6 +646,7 @@ void ngx_http_affiliate_anonymize(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx);
 
 /* ngx_http_affiliate_bot.c */
+uint64_t ngx_http_affiliate_ua_hash(ngx_http_request_t *r);
 char *ngx_http_affiliate_bot(ngx_http_request_t *r,
     ngx_http_affiliate_main_conf_t *amcf);
 ngx_uint_t ngx_http_affiliate_speculative(ngx_http_request_t *r);
@@ -662,6 +682,8 @@ ngx_int_t ngx_http_affiliate_unescape_arg(ngx_pool_t *pool, ngx_str_t *raw,
 u_char *ngx_http_affiliate_escape_args(u_char *dst, u_char *src, size_t len);
 
 /* ngx_http_affiliate_table.c */
+uint64_t ngx_http_affiliate_click_key(ngx_http_affiliate_sh_t *sh,
+    u_char *id);
 uint64_t ngx_http_affiliate_hash(uint64_t h, u_char *data, size_t len);
 void ngx_http_affiliate_table_init(ngx_http_affiliate_table_t *t,
     u_char *mem, size_t size, size_t entry_size);

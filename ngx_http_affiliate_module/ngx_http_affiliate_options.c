@@ -482,11 +482,14 @@ ngx_http_affiliate_opt_device(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
 
     err = ngx_http_affiliate_dest_parse(value, dest);
 
-    if (err) {
+    /* a bad http(s) URL is not an app link: its own error is the answer */
+
+    if (err && !ngx_http_affiliate_web_scheme(value)) {
         err = ngx_http_affiliate_app_dest_parse(cf, link, value, dest);
-        if (err) {
-            return err;
-        }
+    }
+
+    if (err) {
+        return err;
     }
 
     link->opts->device[device] = dest;

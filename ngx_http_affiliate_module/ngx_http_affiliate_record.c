@@ -57,7 +57,7 @@ static ngx_inline u_char *ngx_http_affiliate_json_uint(u_char *p,
     const char *key, size_t key_len, uint64_t n);
 static ngx_inline u_char *ngx_http_affiliate_json_field(u_char *p,
     u_char *end, const char *key, size_t key_len, ngx_str_t *value,
-    size_t max, ngx_uint_t *truncated);
+    size_t max, ngx_uint_t plain, ngx_uint_t *truncated);
 
 
 /* Crockford's base32: click ids (ngx_http_affiliate_ulid, attr.c) */
@@ -78,8 +78,9 @@ static u_char  ngx_http_affiliate_plain[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0
 };
 
-static char   *ngx_http_affiliate_types[] = {
-    "click", "miss", "landing", "conversion"
+static ngx_str_t  ngx_http_affiliate_types[] = {
+    ngx_string("click"), ngx_string("miss"), ngx_string("landing"),
+    ngx_string("conversion")
 };
 
 /* a three-state boolean: NULL (absent), false, true */
@@ -411,11 +412,34 @@ cut:
 }
 
 
-/* a key and a string value, cut to max; nothing when value is absent */
+/* printable ASCII but the quote and the backslash: nothing to escape */
+
+ngx_uint_t
+ngx_http_affiliate_json_plain(u_char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (!ngx_http_affiliate_plain[p[i]]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * A key and a string value, cut to max; nothing when value is absent.
+ * plain: the value is known to need no escaping (ngx_http_affiliate_
+ * json_plain() said so when the link table was loaded) and is copied
+ * as it is when it fits.
+ */
 
 static ngx_inline u_char *
 ngx_http_affiliate_json_field(u_char *p, u_char *end, const char *key,
-    size_t key_len, ngx_str_t *value, size_t max, ngx_uint_t *truncated)
+    size_t key_len, ngx_str_t *value, size_t max, ngx_uint_t plain,
+    ngx_uint_t *truncated)
 {
     u_char  *last;
 
@@ -426,6 +450,16 @@ ngx_http_affiliate_json_field(u_char *p, u_char *end, const char *key,
     }
 
     p = ngx_cpymem(p, key, key_len);
+
+    if (plain && value->len <= max
+        && (size_t) (end - p) >= value->len + 2)
+    {
+        *p++ = '"';
+        p = ngx_cpymem(p, value->data, value->len);
+        *p++ = '"';
+
+        return p;
+    }
 
     last = p + max + 2;
 
@@ -555,7 +589,12 @@ ngx_http_affiliate_uint_str(u_char *p, uint64_t n)
 
 #define ngx_http_affiliate_field(p, end, key, value, max, truncated)         \
     ngx_http_affiliate_json_field(p, end, key, sizeof(key) - 1, value, max,  \
-                                  truncated)
+                                  0, truncated)
+
+#define ngx_http_affiliate_plain_field(p, end, key, value, max, plain,       \
+                                       truncated)                            \
+    ngx_http_affiliate_json_field(p, end, key, sizeof(key) - 1, value, max,  \
+                                  plain, truncated)
 
 #define ngx_http_affiliate_name(p, key, name)                                \
     ngx_http_affiliate_json_name(p, key, sizeof(key) - 1, name)
@@ -611,8 +650,8 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, "Z\",\"type\":", sizeof("Z\",\"type\":") - 1);
     *p++ = '"';
-    p = ngx_cpymem(p, ngx_http_affiliate_types[type],
-                   ngx_strlen(ngx_http_affiliate_types[type]));
+    p = ngx_cpymem(p, ngx_http_affiliate_types[type].data,
+                   ngx_http_affiliate_types[type].len);
 
     /* a click or landing is identified by its click id */
 
@@ -645,17 +684,24 @@ ngx_http_affiliate_record_format(ngx_http_request_t *r,
         p = ngx_cpymem(p, ctx->click_id, NGX_HTTP_AFFILIATE_ULID_LEN);
         *p++ = '"';
     }
-    p = ngx_http_affiliate_field(p, end, ",\"link\":", &ctx->link,
-                                 NGX_HTTP_AFFILIATE_LINK_OUT, &truncated);
-    p = ngx_http_affiliate_field(p, end, ",\"creator\":",
-                                 ctx->creator.len ? &ctx->creator : NULL,
-                                 NGX_HTTP_AFFILIATE_NAME_OUT, &truncated);
-    p = ngx_http_affiliate_field(p, end, ",\"campaign\":",
-                                 ctx->campaign.len ? &ctx->campaign : NULL,
-                                 NGX_HTTP_AFFILIATE_NAME_OUT, &truncated);
-    p = ngx_http_affiliate_field(p, end, ",\"dest\":",
-                                 ctx->location.len ? &ctx->location : NULL,
-                                 NGX_HTTP_AFFILIATE_DEST_OUT, &truncated);
+    p = ngx_http_affiliate_plain_field(p, end, ",\"link\":", &ctx->link,
+                                       NGX_HTTP_AFFILIATE_LINK_OUT,
+                                       ctx->plain_names, &truncated);
+    p = ngx_http_affiliate_plain_field(p, end, ",\"creator\":",
+                                       ctx->creator.len ? &ctx->creator
+                                                        : NULL,
+                                       NGX_HTTP_AFFILIATE_NAME_OUT,
+                                       ctx->plain_names, &truncated);
+    p = ngx_http_affiliate_plain_field(p, end, ",\"campaign\":",
+                                       ctx->campaign.len ? &ctx->campaign
+                                                         : NULL,
+                                       NGX_HTTP_AFFILIATE_NAME_OUT,
+                                       ctx->plain_names, &truncated);
+    p = ngx_http_affiliate_plain_field(p, end, ",\"dest\":",
+                                       ctx->location.len ? &ctx->location
+                                                         : NULL,
+                                       NGX_HTTP_AFFILIATE_DEST_OUT,
+                                       ctx->plain_location, &truncated);
 
     if (ctx->status) {
         p = ngx_http_affiliate_uint(p, ",\"status\":", ctx->status);

@@ -144,6 +144,10 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
 
     ctx->creator = link->creator;
     ctx->campaign = link->campaign;
+    ctx->stat_key = link->stat_key;
+    ctx->stat_keyed = 1;
+    ctx->plain_names = (link->flags & NGX_HTTP_AFFILIATE_LINK_JSON) ? 1 : 0;
+    ctx->plain_args = (link->flags & NGX_HTTP_AFFILIATE_LINK_ARGS) ? 1 : 0;
 
     if (link->opts) {
         return ngx_http_affiliate_redirect_opts(r, zone, ctx, link);
@@ -230,9 +234,8 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
     ctx->has_click_id = 1;
 
     if (zone->sh->clicks.n) {
-        ctx->click_key = ngx_http_affiliate_hash(zone->sh->salt,
-                                                 ctx->click_id,
-                                                 NGX_HTTP_AFFILIATE_ULID_LEN);
+        ctx->click_key = ngx_http_affiliate_click_key(zone->sh,
+                                                      ctx->click_id);
         ctx->click_keyed = 1;
 
         ngx_http_affiliate_table_prefetch(&zone->sh->clicks, ctx->click_key,
@@ -241,11 +244,17 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
 
     if (ngx_http_affiliate_location_extra(r, dest, extra, &ctx->creator,
                                           &ctx->campaign, ctx->click_id,
-                                          &ctx->location)
+                                          ctx->plain_args, &ctx->location)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* what was known plain stays so: escapes are "%XX", the id base32 */
+
+    ctx->plain_location = ctx->plain_names
+                          && (dest->flags & NGX_HTTP_AFFILIATE_JSON_PLAIN)
+                          && (extra == NULL || extra->len == 0);
 
     ctx->status = status ? status : alcf->redirect_status;
 
@@ -258,22 +267,30 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
 /*
  * dest?query&click_id=ID&utm_source=C&utm_medium=affiliate&utm_campaign=K#f
  * where the destination's query does not set a parameter already; extra
- * (query=forward), if not NULL, after the link's own parameters.
+ * (query=forward), if not NULL, after the link's own parameters.  plain:
+ * creator and campaign are known to need no escaping (a link's LINK_ARGS).
  */
 
 ngx_int_t
 ngx_http_affiliate_location_extra(ngx_http_request_t *r,
     ngx_http_affiliate_dest_t *dest, ngx_str_t *extra, ngx_str_t *creator,
-    ngx_str_t *campaign, u_char *click_id, ngx_str_t *location)
+    ngx_str_t *campaign, u_char *click_id, ngx_uint_t plain,
+    ngx_str_t *location)
 {
     u_char     *p, sep;
     size_t      len;
     uintptr_t   ecreator, ecampaign;
 
-    ecreator = ngx_escape_uri(NULL, creator->data, creator->len,
-                              NGX_ESCAPE_ARGS);
-    ecampaign = ngx_escape_uri(NULL, campaign->data, campaign->len,
-                               NGX_ESCAPE_ARGS);
+    if (plain) {
+        ecreator = 0;
+        ecampaign = 0;
+
+    } else {
+        ecreator = ngx_escape_uri(NULL, creator->data, creator->len,
+                                  NGX_ESCAPE_ARGS);
+        ecampaign = ngx_escape_uri(NULL, campaign->data, campaign->len,
+                                   NGX_ESCAPE_ARGS);
+    }
 
     len = dest->len
           + sizeof("?click_id=") - 1 + NGX_HTTP_AFFILIATE_ULID_LEN
@@ -332,8 +349,10 @@ ngx_http_affiliate_location_extra(ngx_http_request_t *r,
         }
 
         p = ngx_cpymem(p, "utm_source=", sizeof("utm_source=") - 1);
-        p = (u_char *) ngx_escape_uri(p, creator->data, creator->len,
-                                      NGX_ESCAPE_ARGS);
+        p = ecreator ? (u_char *) ngx_escape_uri(p, creator->data,
+                                                 creator->len,
+                                                 NGX_ESCAPE_ARGS)
+                     : ngx_cpymem(p, creator->data, creator->len);
         sep = '&';
     }
 
@@ -355,8 +374,10 @@ ngx_http_affiliate_location_extra(ngx_http_request_t *r,
         }
 
         p = ngx_cpymem(p, "utm_campaign=", sizeof("utm_campaign=") - 1);
-        p = (u_char *) ngx_escape_uri(p, campaign->data, campaign->len,
-                                      NGX_ESCAPE_ARGS);
+        p = ecampaign ? (u_char *) ngx_escape_uri(p, campaign->data,
+                                                  campaign->len,
+                                                  NGX_ESCAPE_ARGS)
+                      : ngx_cpymem(p, campaign->data, campaign->len);
     }
 
     p = ngx_cpymem(p, dest->data + dest->frag, dest->len - dest->frag);

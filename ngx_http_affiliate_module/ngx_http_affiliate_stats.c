@@ -20,6 +20,7 @@
 static ngx_http_affiliate_stat_t *ngx_http_affiliate_stat_find(
     ngx_http_affiliate_sh_t *sh, uint64_t key, ngx_str_t *creator,
     ngx_str_t *campaign);
+static uint64_t ngx_http_affiliate_ctx_stat_key(ngx_http_affiliate_ctx_t *ctx);
 static void ngx_http_affiliate_amount_parse(ngx_str_t *amount,
     uint64_t *units, uint64_t *frac);
 
@@ -64,6 +65,21 @@ ngx_http_affiliate_stat_key(ngx_str_t *creator, ngx_str_t *campaign)
 }
 
 
+/* a request's pair key, made once (a link's when its table was loaded) */
+
+static uint64_t
+ngx_http_affiliate_ctx_stat_key(ngx_http_affiliate_ctx_t *ctx)
+{
+    if (!ctx->stat_keyed) {
+        ctx->stat_key = ngx_http_affiliate_stat_key(&ctx->creator,
+                                                    &ctx->campaign);
+        ctx->stat_keyed = 1;
+    }
+
+    return ctx->stat_key;
+}
+
+
 /* the key of a click's pair, and its first entry fetched meanwhile */
 
 void
@@ -76,12 +92,8 @@ ngx_http_affiliate_stat_prefetch(ngx_http_affiliate_sh_t *sh,
         return;
     }
 
-    ctx->stat_key = ngx_http_affiliate_stat_key(&ctx->creator,
-                                                &ctx->campaign);
-    ctx->stat_keyed = 1;
-
     st = (ngx_http_affiliate_stat_t *) sh->stats.entries;
-    st += 1 + ctx->stat_key % (sh->stats.n - 1);
+    st += 1 + ngx_http_affiliate_ctx_stat_key(ctx) % (sh->stats.n - 1);
 
     __builtin_prefetch(st, 1);
     __builtin_prefetch((u_char *) st + 64, 1);
@@ -149,13 +161,12 @@ ngx_http_affiliate_stat_count(ngx_http_affiliate_sh_t *sh,
 {
     ngx_http_affiliate_stat_t  *st;
 
-    if (ctx->stat_keyed) {
-        st = ngx_http_affiliate_stat_find(sh, ctx->stat_key, &ctx->creator,
-                                          &ctx->campaign);
-
-    } else {
-        st = ngx_http_affiliate_stat(sh, &ctx->creator, &ctx->campaign);
+    if (ctx->creator.len == 0 || sh->stats.n < 2) {
+        return;
     }
+
+    st = ngx_http_affiliate_stat_find(sh, ngx_http_affiliate_ctx_stat_key(ctx),
+                                      &ctx->creator, &ctx->campaign);
 
     if (st == NULL) {
         return;

@@ -130,8 +130,7 @@ ngx_http_affiliate_click_index_add(ngx_http_affiliate_sh_t *sh,
     }
 
     key = ctx->click_keyed ? ctx->click_key
-                           : ngx_http_affiliate_hash(sh->salt, ctx->click_id,
-                                                   NGX_HTTP_AFFILIATE_ULID_LEN);
+                           : ngx_http_affiliate_click_key(sh, ctx->click_id);
 
     ce = (ngx_http_affiliate_click_entry_t *)
              ngx_http_affiliate_table_entry(&sh->clicks, key);
@@ -184,7 +183,7 @@ ngx_http_affiliate_click_index_find(ngx_http_affiliate_sh_t *sh,
         return NGX_DECLINED;
     }
 
-    key = ngx_http_affiliate_hash(sh->salt, click_id->data, click_id->len);
+    key = ngx_http_affiliate_click_key(sh, click_id->data);
 
     ce = (ngx_http_affiliate_click_entry_t *)
              ngx_http_affiliate_table_entry(&sh->clicks, key);
@@ -223,6 +222,21 @@ ngx_http_affiliate_click_index_find(ngx_http_affiliate_sh_t *sh,
     ngx_memcpy(p, copy.campaign, copy.campaign_len);
 
     return NGX_OK;
+}
+
+
+/*
+ * A click id's key in the click index: its last eight characters (40 of
+ * its 80 random bits, different for every id of a millisecond) hashed
+ * with the salt.  Only ids the module made are added, so hashing the
+ * rest would add nothing; a lookup compares the whole id.
+ */
+
+uint64_t
+ngx_http_affiliate_click_key(ngx_http_affiliate_sh_t *sh, u_char *id)
+{
+    return ngx_http_affiliate_hash(sh->salt,
+                                   id + NGX_HTTP_AFFILIATE_ULID_LEN - 8, 8);
 }
 
 

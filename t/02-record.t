@@ -16,6 +16,9 @@ my $long_dest = 'https://long.example/' . ('p' x 1003);
 my $links = <<"EOF";
 anna-summer\thttps://b.example/p?x=1#top\tanna\tsummer
 esc\thttps://shop.example/e\ta b"c\\\\d\tcamp x
+quoted\thttps://shop.example/q?x="y"\tanna\tsummer
+utf\thttps://shop.example/u?x="y"\tzo\xc3\xab\t\xc3\xa9t\xc3\xa9
+\xc3\xa9t\xc3\xa9\thttps://shop.example/v\tanna\tsummer
 long\t$long_dest\tlen\tlong
 EOF
 
@@ -162,6 +165,31 @@ is($recs[-1]{creator}, 'a b"c\\\\d', 'creator with quote and backslashes');
 is($recs[-1]{dest}, $r->{headers}{location}, 'esc: dest');
 like($r->{headers}{location}, qr/utm_source=a%20b%22c%5C%5Cd&/,
     'esc: creator escaped in Location');
+
+# Names and destinations that are plain printable ASCII are copied into
+# the record as they are (flags made when the table is loaded); the rest
+# still goes through the escaping writer: a quote in a destination, UTF-8
+# in a creator, a campaign or a slug.
+for my $case (['/go/quoted', 'quoted', 'anna', 'summer', 'q'],
+              ['/go/utf', 'utf', "zo\x{eb}", "\x{e9}t\x{e9}", 'u'],
+              ['/go/%C3%A9t%C3%A9', "\x{e9}t\x{e9}", 'anna', 'summer', 'v'])
+{
+    my ($path, $link, $creator, $campaign, $p) = @$case;
+    $r = $t->get($path);
+    $n++;
+    @recs = wait_records($n);
+    is($r->{status}, 302, "$link: 302");
+    is($recs[-1]{link}, $link, "$link: link");
+    is($recs[-1]{creator}, $creator, "$link: creator");
+    is($recs[-1]{campaign}, $campaign, "$link: campaign");
+    is($recs[-1]{dest}, $r->{headers}{location}, "$link: dest is Location");
+    like($recs[-1]{dest}, qr{^https://shop\.example/\Q$p\E[?]},
+         "$link: dest");
+}
+like($t->read_file('aff.log'), qr/"dest":"[^"]*x=\\"y\\"&click_id=/,
+     'a quote in a destination is escaped in the record');
+like($recs[-2]{dest}, qr/utm_source=zo%C3%AB&.*utm_campaign=%C3%A9t%C3%A9$/,
+     'UTF-8 names are escaped in Location');
 
 # --- truncation -----------------------------------------------------------
 

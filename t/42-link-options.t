@@ -289,6 +289,11 @@ my @bad = (
     ['bad time', "x\thttps://s.example/\ta\tb\tuntil=tomorrow", qr/RFC 3339/],
     ['unknown scheme', "x\thttps://s.example/\ta\tb\tios=otherapp://x",
      qr/affiliate_app_schemes/],
+    # fuzz_links FZ7: a bad https URL was then taken for an app link
+    ['device URL with a bad host', "x\thttps://s.example/\ta\tb\tios=https://b*d.example/",
+     qr/destination has an invalid host/],
+    ['device URL without a host', "x\thttps://s.example/\ta\tb\tandroid=HTTP:x",
+     qr/destination is not an absolute http/],
     ['app scheme outside a device field', "x\tmyapp://x\ta\tb",
      qr/links\.tsv:1: destination is not an absolute http/],
     ['301 without permanent', "x\thttps://s.example/\ta\tb\tstatus=301",
