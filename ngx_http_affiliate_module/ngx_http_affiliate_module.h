@@ -582,8 +582,11 @@ ngx_int_t ngx_http_affiliate_send_empty(ngx_http_request_t *r,
 ngx_int_t ngx_http_affiliate_send_body(ngx_http_request_t *r,
     ngx_uint_t status, ngx_buf_t *b);
 ngx_int_t ngx_http_affiliate_redirect_handler(ngx_http_request_t *r);
-ngx_table_elt_t *ngx_http_affiliate_add_header(ngx_http_request_t *r,
-    char *key, ngx_str_t *value);
+ngx_table_elt_t *ngx_http_affiliate_header_push(ngx_http_request_t *r,
+    u_char *key, size_t key_len, ngx_str_t *value);
+/* key: a string literal */
+#define ngx_http_affiliate_add_header(r, key, value)                         \
+    ngx_http_affiliate_header_push(r, (u_char *) key, sizeof(key) - 1, value)
 ngx_int_t ngx_http_affiliate_set_location(ngx_http_request_t *r,
     ngx_str_t *location);
 ngx_int_t ngx_http_affiliate_location_extra(ngx_http_request_t *r,

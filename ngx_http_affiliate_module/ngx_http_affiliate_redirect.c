@@ -106,9 +106,15 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
 
     ctx->link = slug;
 
-    ngx_http_affiliate_geo(r, zone, ctx);
-
     link = ngx_http_affiliate_links_find(ascf->links, &slug);
+
+    if (link) {
+        /* cache misses into the table, fetched while the geo lookup runs */
+        __builtin_prefetch(link->dest.data);
+        __builtin_prefetch(link->creator.data);
+    }
+
+    ngx_http_affiliate_geo(r, zone, ctx);
 
     if (link == NULL) {
         rc = ngx_http_affiliate_rules_find(r, alcf, ctx, &rule_dest, &status);
@@ -537,8 +543,8 @@ ngx_http_affiliate_set_location(ngx_http_request_t *r, ngx_str_t *location)
  */
 
 ngx_table_elt_t *
-ngx_http_affiliate_add_header(ngx_http_request_t *r, char *key,
-    ngx_str_t *value)
+ngx_http_affiliate_header_push(ngx_http_request_t *r, u_char *key,
+    size_t key_len, ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
@@ -551,8 +557,8 @@ ngx_http_affiliate_add_header(ngx_http_request_t *r, char *key,
 #if (nginx_version >= 1023000)
     h->next = NULL;
 #endif
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
+    h->key.data = key;
+    h->key.len = key_len;
 
     if (value) {
         h->value = *value;
