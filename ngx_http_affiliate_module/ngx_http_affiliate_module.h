@@ -685,6 +685,17 @@ ngx_int_t ngx_http_affiliate_unescape_arg(ngx_pool_t *pool, ngx_str_t *raw,
 u_char *ngx_http_affiliate_escape_args(u_char *dst, u_char *src, size_t len);
 
 /* ngx_http_affiliate_table.c */
+/*
+ * A hashed key's index among n, from its high bits (the hash's finalizer
+ * mixes them all): a multiplication instead of a 64-bit division.
+ */
+#if (defined __SIZEOF_INT128__)
+#define ngx_http_affiliate_key_index(key, n)                                 \
+    ((uint64_t) (((unsigned __int128) (key) * (n)) >> 64))
+#else
+#define ngx_http_affiliate_key_index(key, n)  ((key) % (n))
+#endif
+
 uint64_t ngx_http_affiliate_click_key(ngx_http_affiliate_sh_t *sh,
     u_char *id);
 uint64_t ngx_http_affiliate_hash(uint64_t h, u_char *data, size_t len);

@@ -244,8 +244,11 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
                                                       ctx->click_id);
         ctx->click_keyed = 1;
 
+        /* the lines click_index_add() will write, not the whole entry */
+
         ngx_http_affiliate_table_prefetch(&zone->sh->clicks, ctx->click_key,
-                                    sizeof(ngx_http_affiliate_click_entry_t));
+                      offsetof(ngx_http_affiliate_click_entry_t, campaign)
+                      + ctx->campaign.len);
     }
 
     if (ngx_http_affiliate_location_extra(r, dest, extra, &ctx->creator,

@@ -93,7 +93,8 @@ ngx_http_affiliate_stat_prefetch(ngx_http_affiliate_sh_t *sh,
     }
 
     st = (ngx_http_affiliate_stat_t *) sh->stats.entries;
-    st += 1 + ngx_http_affiliate_ctx_stat_key(ctx) % (sh->stats.n - 1);
+    st += 1 + ngx_http_affiliate_key_index(
+                  ngx_http_affiliate_ctx_stat_key(ctx), sh->stats.n - 1);
 
     __builtin_prefetch(st, 1);
     __builtin_prefetch((u_char *) st + 64, 1);
@@ -110,7 +111,7 @@ ngx_http_affiliate_stat_find(ngx_http_affiliate_sh_t *sh, uint64_t key,
     st = (ngx_http_affiliate_stat_t *) sh->stats.entries;
     n = sh->stats.n;
 
-    for (i = 0, j = 1 + key % (n - 1);
+    for (i = 0, j = 1 + ngx_http_affiliate_key_index(key, n - 1);
          i < ngx_min(n - 1, NGX_HTTP_AFFILIATE_STAT_PROBES);
          i++, j = (j == n - 1) ? 1 : j + 1)
     {

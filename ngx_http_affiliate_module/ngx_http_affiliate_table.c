@@ -39,7 +39,8 @@ static ngx_http_affiliate_entry_t *
 ngx_http_affiliate_table_entry(ngx_http_affiliate_table_t *t, uint64_t key)
 {
     return (ngx_http_affiliate_entry_t *)
-               (t->entries + (key % t->n) * t->size);
+               (t->entries
+                + ngx_http_affiliate_key_index(key, t->n) * t->size);
 }
 
 
