@@ -140,14 +140,6 @@ ngx_http_affiliate_bot_index_build(void)
 
 
 /*
- * A bot, a prefetch or a HEAD: why this is not a person's click, or
- * NULL.  The verdict on a User-Agent depends only on its bytes when no
- * affiliate_bot_ua is set: each worker keeps the last verdicts (exact
- * copies of the headers, direct-mapped by a hash), so a browser seen
- * before costs a hash and a compare instead of the scan.
- */
-
-/*
  * The User-Agent's hash, unsalted, made once a request: the bot cache
  * and the unique-click key (attr.c, with the salt) both use it.
  */
@@ -177,6 +169,14 @@ ngx_http_affiliate_ua_hash(ngx_http_request_t *r)
     return h;
 }
 
+
+/*
+ * A bot, a prefetch or a HEAD: why this is not a person's click, or
+ * NULL.  The verdict on a User-Agent depends only on its bytes when no
+ * affiliate_bot_ua is set: each worker keeps the last verdicts (exact
+ * copies of the headers, direct-mapped by a hash), so a browser seen
+ * before costs a hash and a compare instead of the scan.
+ */
 
 char *
 ngx_http_affiliate_bot(ngx_http_request_t *r,

@@ -693,6 +693,7 @@ static char *
 ngx_http_affiliate_utm_strip(ngx_conf_t *cf, ngx_http_affiliate_dest_t *dest)
 {
     u_char     *p, *q, *start, *last, *frag, *amp, *out;
+    uint8_t     plain;
     ngx_str_t   name, value;
 
     frag = dest->data + dest->frag;
@@ -733,7 +734,13 @@ ngx_http_affiliate_utm_strip(ngx_conf_t *cf, ngx_http_affiliate_dest_t *dest)
     dest->data = out;
     dest->len = (uint16_t) (p - out);
 
+    /* fewer bytes of the same URL: what needed no escaping still does not */
+
+    plain = dest->flags & NGX_HTTP_AFFILIATE_JSON_PLAIN;
+
     ngx_http_affiliate_dest_flags(dest);
+
+    dest->flags |= plain;
 
     return NULL;
 }
