@@ -224,11 +224,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_forwarded(&dest, &r.args, &extra);
     }
 
-    /* as a link's LINK_ARGS says: no name needs escaping */
+    /* as the link table's load flags it (the slug plays no part here) */
 
-    plain = ngx_escape_uri(NULL, f[1].data, f[1].len, NGX_ESCAPE_ARGS) == 0
-            && ngx_escape_uri(NULL, f[2].data, f[2].len, NGX_ESCAPE_ARGS)
-               == 0;
+    plain = (ngx_http_affiliate_link_flags(&f[1], &f[1], &f[2])
+             & NGX_HTTP_AFFILIATE_LINK_ARGS)
+            != 0;
 
     fz_assert(ngx_http_affiliate_location_extra(&r, &dest,
                                                 f[3].len ? &extra : NULL,

@@ -343,9 +343,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the fast copies, where the link table's load would allow them */
 
-    ctx.plain_names = ngx_http_affiliate_json_plain(f[1].data, f[1].len)
-                      && ngx_http_affiliate_json_plain(f[2].data, f[2].len)
-                      && ngx_http_affiliate_json_plain(f[3].data, f[3].len);
+    ctx.plain_names = (ngx_http_affiliate_link_flags(&f[1], &f[2], &f[3])
+                       & NGX_HTTP_AFFILIATE_LINK_JSON)
+                      != 0;
     ctx.plain_location = ctx.plain_names
                          && ngx_http_affiliate_json_plain(f[4].data,
                                                           f[4].len);

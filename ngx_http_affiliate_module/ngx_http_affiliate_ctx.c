@@ -67,12 +67,14 @@ ngx_http_affiliate_get_ctx(ngx_http_request_t *r)
 
                 if (ctx->request == r) {
                     /*
-                     * another handler may set other names: only the
-                     * redirect handler's own are known plain
+                     * another handler may set other names: what was
+                     * known of the redirect handler's own (plain, the
+                     * pair's key) is made again for them
                      */
                     ctx->plain_names = 0;
                     ctx->plain_args = 0;
                     ctx->plain_location = 0;
+                    ctx->stat_keyed = 0;
 
                     ngx_http_set_ctx(r, ctx, ngx_http_affiliate_module);
                     return ctx;

@@ -16,8 +16,6 @@ static char *ngx_http_affiliate_link_make(ngx_conf_t *cf,
     ngx_uint_t nopts, u_char *file, ngx_uint_t line);
 static char *ngx_http_affiliate_geo_parse(ngx_conf_t *cf, ngx_str_t *geo,
     ngx_http_affiliate_link_t *link);
-static uint32_t ngx_http_affiliate_link_flags(ngx_str_t *slug,
-    ngx_str_t *creator, ngx_str_t *campaign);
 static ngx_int_t ngx_http_affiliate_links_reserve(ngx_conf_t *cf,
     ngx_http_affiliate_links_t **lp, ngx_uint_t n);
 static ngx_int_t ngx_http_affiliate_array_reserve(ngx_conf_t *cf,
@@ -319,7 +317,7 @@ ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
 
 /* what the request path may copy as it is (LINK_* flags) */
 
-static uint32_t
+uint32_t
 ngx_http_affiliate_link_flags(ngx_str_t *slug, ngx_str_t *creator,
     ngx_str_t *campaign)
 {

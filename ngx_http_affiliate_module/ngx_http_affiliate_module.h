@@ -544,6 +544,8 @@ char *ngx_http_affiliate_links_build(ngx_conf_t *cf,
     ngx_http_affiliate_links_t *links);
 ngx_http_affiliate_link_t *ngx_http_affiliate_links_find(
     ngx_http_affiliate_links_t *links, ngx_str_t *slug);
+uint32_t ngx_http_affiliate_link_flags(ngx_str_t *slug, ngx_str_t *creator,
+    ngx_str_t *campaign);
 ngx_uint_t ngx_http_affiliate_web_scheme(ngx_str_t *s);
 size_t ngx_http_affiliate_scheme_len(ngx_str_t *s);
 char *ngx_http_affiliate_dest_parse(ngx_str_t *url,
@@ -716,7 +718,7 @@ uint64_t ngx_http_affiliate_stat_key(ngx_str_t *creator, ngx_str_t *campaign);
 void ngx_http_affiliate_stat_prefetch(ngx_http_affiliate_sh_t *sh,
     ngx_http_affiliate_ctx_t *ctx);
 ngx_http_affiliate_stat_t *ngx_http_affiliate_stat(
-    ngx_http_affiliate_sh_t *sh, ngx_str_t *creator, ngx_str_t *campaign);
+    ngx_http_affiliate_sh_t *sh, ngx_http_affiliate_ctx_t *ctx);
 void ngx_http_affiliate_stat_count(ngx_http_affiliate_sh_t *sh,
     ngx_http_affiliate_ctx_t *ctx, ngx_http_affiliate_type_e type);
 void ngx_http_affiliate_stat_conversion(ngx_http_affiliate_sh_t *sh,

@@ -36,16 +36,16 @@ static void ngx_http_affiliate_amount_parse(ngx_str_t *amount,
  */
 
 ngx_http_affiliate_stat_t *
-ngx_http_affiliate_stat(ngx_http_affiliate_sh_t *sh, ngx_str_t *creator,
-    ngx_str_t *campaign)
+ngx_http_affiliate_stat(ngx_http_affiliate_sh_t *sh,
+    ngx_http_affiliate_ctx_t *ctx)
 {
-    if (creator->len == 0 || sh->stats.n < 2) {
+    if (ctx->creator.len == 0 || sh->stats.n < 2) {
         return NULL;
     }
 
     return ngx_http_affiliate_stat_find(sh,
-                               ngx_http_affiliate_stat_key(creator, campaign),
-                               creator, campaign);
+                                        ngx_http_affiliate_ctx_stat_key(ctx),
+                                        &ctx->creator, &ctx->campaign);
 }
 
 
@@ -162,12 +162,7 @@ ngx_http_affiliate_stat_count(ngx_http_affiliate_sh_t *sh,
 {
     ngx_http_affiliate_stat_t  *st;
 
-    if (ctx->creator.len == 0 || sh->stats.n < 2) {
-        return;
-    }
-
-    st = ngx_http_affiliate_stat_find(sh, ngx_http_affiliate_ctx_stat_key(ctx),
-                                      &ctx->creator, &ctx->campaign);
+    st = ngx_http_affiliate_stat(sh, ctx);
 
     if (st == NULL) {
         return;
@@ -199,7 +194,7 @@ ngx_http_affiliate_stat_conversion(ngx_http_affiliate_sh_t *sh,
 {
     ngx_http_affiliate_stat_t  *st;
 
-    st = ngx_http_affiliate_stat(sh, &ctx->creator, &ctx->campaign);
+    st = ngx_http_affiliate_stat(sh, ctx);
 
     if (st == NULL) {
         return;
