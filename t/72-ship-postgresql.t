@@ -204,6 +204,9 @@ for my $n (qw(web1 web2)) {
     kill 'TERM', $ship{$n};
     waitpid($ship{$n}, 0);
     is($? >> 8, 0, "$n shipper: SIGTERM, exit 0");
+    my @left = glob($node{$n}->dir . '/ship-tmp/*');
+    is("@left", '', "$n shipper (killed and restarted): no temporary file "
+       . 'left behind');
     ShipDB::diag_ship_log($node{$n});
     $node{$n}->stop;
 }

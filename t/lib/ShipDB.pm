@@ -357,6 +357,9 @@ sub start_ship {
     my $pid = fork // die $!;
     if (!$pid) {
         open STDERR, '>>', "$d/ship.err";
+        # a private TMPDIR: the tests check the shipper leaves nothing there
+        mkdir "$d/ship-tmp";
+        $ENV{TMPDIR} = "$d/ship-tmp";
         { exec "$ROOT/tools/affiliate-ship", @target, '--state', "$d/ship",
               '--batch', 150, '--interval', 0.2, '--grace', 1,
               '--max-backoff', 1, "$d/aff.log" };
