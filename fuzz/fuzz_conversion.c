@@ -113,33 +113,6 @@ fz_signed_part(ngx_str_t *args, u_char *out, size_t *len)
 }
 
 
-/* the same with the empty parameters dropped */
-
-static void
-fz_no_empty(ngx_str_t *s, u_char *out, size_t *len)
-{
-    u_char  *p, *last, *amp, *d;
-
-    d = out;
-    last = s->data + s->len;
-
-    for (p = s->data; p < last; p = amp + 1) {
-        amp = memchr(p, '&', last - p);
-        amp = amp ? amp : last;
-
-        if (amp > p) {
-            if (d > out) {
-                *d++ = '&';
-            }
-
-            d = ngx_cpymem(d, p, amp - p);
-        }
-    }
-
-    *len = d - out;
-}
-
-
 /*
  * The form decoding of the last NAME=value, when its '%'s are all
  * well-formed; -1: absent, -2: a malformed '%' (not compared).
@@ -257,7 +230,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t                           len, len2, i;
     uint64_t                         units, frac;
     ngx_int_t                        amount_ok;
-    ngx_uint_t                       known_fz4;
     uint32_t                         code;
     ngx_str_t                        args, s;
     ngx_uint_t                       ctl, n;
@@ -328,27 +300,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fz_signed_part(&args, tmp, &len);
 
-    /*
-     * Known finding FZ4: the module drops empty parameters before the
-     * first non-empty one ("&a=1" signs "a=1", the docs "&a=1") and
-     * one after a final '&' ("a=1&&sig=.." is fine, "sig=..&a=1&" signs
-     * "a=1").  It fails closed: the sender's signature is refused.
-     */
-
-    known_fz4 = !fz_strict && len
-                && (tmp[0] == '&' || tmp[len - 1] == '&');
-
-    if (known_fz4) {
-        s.data = tmp;
-        s.len = len;
-        fz_no_empty(&s, tmp2, &len);
-        ngx_memcpy(tmp, tmp2, len);
-        fz_no_empty(&a.signed_part, tmp2, &len2);
-
-    } else {
-        ngx_memcpy(tmp2, a.signed_part.data, a.signed_part.len);
-        len2 = a.signed_part.len;
-    }
+    ngx_memcpy(tmp2, a.signed_part.data, a.signed_part.len);
+    len2 = a.signed_part.len;
 
     fz_assert(len == len2 && ngx_memcmp(tmp, tmp2, len) == 0,
               "signed part \"%s\"",
@@ -449,9 +402,7 @@ auth:
 
     /* the right key or signature passes; one changed byte does not */
 
-    if (!(ctl & 3) || (a.key.len && !(ctl & 2))
-        || (known_fz4 && !a.key.len))
-    {
+    if (!(ctl & 3) || (a.key.len && !(ctl & 2))) {
         goto done;
     }
 

@@ -96,32 +96,6 @@ fz_check_forwarded(ngx_http_affiliate_dest_t *dest, ngx_str_t *args,
                   "forwarded byte 0x%02x", extra->data[i]);
     }
 
-    /*
-     * Known finding FZ5: names are compared as sent, so "click%5Fid"
-     * or a percent-encoded form of a destination's parameter passes and
-     * the destination reads it as that parameter
-     * (crashes-found/location-forward-encoded-name).
-     */
-
-    if (!fz_strict) {
-        for (i = 0; i < args->len; i++) {
-            if (args->data[i] == '%' || args->data[i] == '+'
-                || args->data[i] <= 0x20 || args->data[i] >= 0x7f
-                || args->data[i] == '#')
-            {
-                return;
-            }
-        }
-
-        qs = memchr(dest->data, '?', dest->frag);
-
-        if (qs && (memchr(qs, '%', dest->frag - (qs - dest->data))
-                   || memchr(qs, '+', dest->frag - (qs - dest->data))))
-        {
-            return;
-        }
-    }
-
     qs = memchr(dest->data, '?', dest->frag);
     dlast = dest->data + dest->frag;
     last = extra->data + extra->len;
@@ -194,20 +168,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     fz_check_dest(&f[0], &dest);
-
-    /*
-     * Known finding FZ1: a query that ends with a '?' other than its
-     * first ("?q=why?") gets click_id glued to that '?', inside the
-     * last parameter's value (crashes-found/location-trailing-qmark).
-     */
-
-    qs = memchr(dest.data, '?', dest.frag);
-
-    if (!fz_strict && qs && dest.data[dest.frag - 1] == '?'
-        && qs != dest.data + dest.frag - 1)
-    {
-        goto done;
-    }
 
     ngx_http_affiliate_ulid(click_id);
 
