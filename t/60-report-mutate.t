@@ -3,7 +3,8 @@
 # data set with one line in twelve mutated at random (a byte dropped, a
 # quote, backslash, control byte, non-ASCII or JSON token put in, a value
 # made null, "", a number or another type, a key repeated, a letter written
-# as \u escape, the line cut).  The same records, each valid one written
+# as \u escape, the line cut); a variant and a device on some clicks
+# before that.  The same records, each valid one written
 # again with its keys sorted (so that no fast path takes it, JSON reads
 # all), must give the same report to the byte, malformed lines with the
 # same file, line and reason.  AFF_MUTATE_SEED picks other mutations;
@@ -118,13 +119,23 @@ HOSTILE = [
      '"\\ud800web","bot":false,"seq":4}\n'),
 ]
 
+def with_variant(line, i):
+    """Every third line a variant, every fifth a device, where the module
+    writes them."""
+    extra = (('"variant":%d,' % (1 + i % 4) if i % 3 == 0 else '')
+             + ('"device":"%s",' % ('ios', 'android', 'desktop')[i % 3]
+                if i % 5 == 0 else ''))
+    return line.replace('"asn":3320,', '"asn":3320,' + extra, 1)
+
+
 for name in sorted(os.listdir(src)):
     opener = gzip.open if name.endswith('.gz') else open
     with opener(os.path.join(src, name), 'rt', encoding='utf-8',
                 newline='') as f, \
             opener(os.path.join(fast, name), 'wb') as fo, \
             opener(os.path.join(slow, name), 'wb') as so:
-        lines = list(f)
+        # A/B and device links: a variant and a device on some clicks
+        lines = [with_variant(line, i) for i, line in enumerate(f)]
         if name.endswith('.0'):
             lines += HOSTILE
         for line in lines:
@@ -146,6 +157,7 @@ sub report {
 }
 
 for my $args (['--by', 'creator,campaign'], ['--by', 'link,country,day'],
+              ['--by', 'variant,device,creator'],
               ['--by', 'creator', '--window', '2d', '--from', '2025-12-05',
                '--to', '2025-12-20T12:00'])
 {

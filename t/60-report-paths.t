@@ -33,6 +33,23 @@ import report
 report.generate(sys.argv[2], 30000, 2, seed=7)
 PY
 
+# A/B and device links: a variant on every third click or landing, a
+# device on every fifth, where the module writes them
+python(<<'PY', "$dir/fast");
+import gzip, os, sys
+d = sys.argv[1]
+for name in sorted(os.listdir(d)):
+    opener = gzip.open if name.endswith('.gz') else open
+    with opener(os.path.join(d, name), 'rt', encoding='utf-8') as f:
+        lines = list(f)
+    with opener(os.path.join(d, name), 'wt', encoding='utf-8') as out:
+        for i, line in enumerate(lines):
+            extra = (('"variant":%d,' % (1 + i % 4) if i % 3 == 0 else '')
+                     + ('"device":"%s",' % ('ios', 'android')[i % 2]
+                        if i % 5 == 0 else ''))
+            out.write(line.replace('"asn":3320,', '"asn":3320,' + extra, 1))
+PY
+
 # a third node: one click, 20,000 long clicks (45 MB, more than the recent
 # clicks kept) later an unattributed conversion that names it, then lines
 # the fast path must leave to JSON (the malformed ones are counted), and
@@ -101,7 +118,8 @@ sub report {
     return ($j || {}, $out);
 }
 
-for my $by ('creator,campaign', 'link,country,day', 'creator') {
+for my $by ('creator,campaign', 'link,country,day', 'variant,device',
+            'creator,link,variant', 'creator') {
     my ($jf, $fast) = report('fast', '--by', $by);
     my ($js, $slow) = report('slow', '--by', $by);
     ok(length($fast) > 1000, "--by $by: a report");

@@ -9,7 +9,9 @@ import json
 import affiliate_metrics as M
 
 FORMAT_VERSION = 1
-KEY_INDEX = {'creator': 0, 'campaign': 1, 'day': 2, 'link': 3, 'country': 4}
+# the fields of a bucket's key (see Report.buckets)
+KEY_INDEX = {'creator': 0, 'campaign': 1, 'day': 2, 'link': 3, 'country': 4,
+             'variant': 5, 'device': 6}
 
 
 class RateError(Exception):
@@ -48,7 +50,7 @@ def bucket_costs(rep, costs):
     if not costs.rate and not costs.flat:
         return out
     campaigns = {}
-    for (c, cp, _, _, _), b in rep.buckets.items():
+    for (c, cp, *_), b in rep.buckets.items():
         if c is not None and (b[0] or b[1] or b[3] or b[6] or b[7]):
             campaigns.setdefault(c, set()).add(cp)
     for key, b in rep.buckets.items():
@@ -73,7 +75,7 @@ def bucket_costs(rep, costs):
             out[key] = cost
     for c, cp, a, cur in costs.flat_fees(
             lambda c: sorted(campaigns.get(c, ()), key=lambda x: x or '')):
-        key = (c, cp, None, None, None)
+        key = (c, cp) + (None,) * 5
         d = out.setdefault(key, {})
         d[cur] = d.get(cur, M.ZERO) + a
     return out
@@ -183,7 +185,7 @@ def build(rep, sources, costs, rates, args):
             roi_rows.append(r)
     roi_rows.sort(key=sort_key)
     daily = {}
-    for (c, _, day, _, _), b in rep.buckets.items():
+    for (c, _, day, *_), b in rep.buckets.items():
         if day is None:
             continue
         d = daily.setdefault(c, {}).setdefault(day, [0, 0])
@@ -325,7 +327,9 @@ RATIOS = ('bot_share', 'conversion_rate', 'roi')
 def json_row(r):
     out = {}
     if 'key' in r:
-        out['key'] = r['key']
+        # a variant is a number, as in the log
+        out['key'] = {k: int(v) if k == 'variant' and v and v.isdigit()
+                      else v for k, v in r['key'].items()}
     for f in ROW_FIELDS:
         v = r[f]
         out[f] = (ratio_str(v) if f in RATIOS else js(v))
