@@ -21,6 +21,9 @@
 static ngx_int_t ngx_http_affiliate_schedule(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
     ngx_http_affiliate_link_opts_t *o);
+static ngx_inline void ngx_http_affiliate_schedule_count(
+    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
+    ngx_uint_t counter);
 static ngx_uint_t ngx_http_affiliate_device(ngx_http_request_t *r);
 static ngx_http_affiliate_dest_t *ngx_http_affiliate_variant(
     ngx_http_request_t *r, ngx_http_affiliate_zone_t *zone,
@@ -84,9 +87,10 @@ ngx_http_affiliate_link_dest(ngx_http_request_t *r,
 
 /*
  * Before from=, after until=, or past max_clicks= human clicks: the
- * reason in ctx, counted.  The cap is exact across workers: every human
- * click takes a number with one atomic add, the first max_clicks numbers
- * get the link.  Bots and prefetches look at the count, never take one.
+ * reason in ctx, counted for a person (a bot is counted in bot_clicks,
+ * as on any link).  The cap is exact across workers: every human click
+ * takes a number with one atomic add, the first max_clicks numbers get
+ * the link.  Bots and prefetches look at the count, never take one.
  */
 
 static ngx_int_t
@@ -101,13 +105,15 @@ ngx_http_affiliate_schedule(ngx_http_request_t *r,
 
     if (o->from && now < o->from) {
         ctx->reason = "not_yet";
-        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_NOT_YET);
+        ngx_http_affiliate_schedule_count(zone, ctx,
+                                          NGX_HTTP_AFFILIATE_NOT_YET);
         return NGX_DECLINED;
     }
 
     if (o->until && now >= o->until) {
         ctx->reason = "expired";
-        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_EXPIRED);
+        ngx_http_affiliate_schedule_count(zone, ctx,
+                                          NGX_HTTP_AFFILIATE_EXPIRED);
         return NGX_DECLINED;
     }
 
@@ -118,7 +124,10 @@ ngx_http_affiliate_schedule(ngx_http_request_t *r,
     count = ngx_http_affiliate_cap_counter(zone->sh, o->cap_key);
 
     if (count == NULL) {
-        /* the caps= table is full: serve the link rather than refuse it */
+        /*
+         * No room for the counter within its 64 probes (the caps= table
+         * is full or nearly so): serve the link rather than refuse it
+         */
         ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_CAP_FULL);
         return NGX_OK;
     }
@@ -135,9 +144,19 @@ ngx_http_affiliate_schedule(ngx_http_request_t *r,
     }
 
     ctx->reason = "capped";
-    ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_CAPPED);
+    ngx_http_affiliate_schedule_count(zone, ctx, NGX_HTTP_AFFILIATE_CAPPED);
 
     return NGX_DECLINED;
+}
+
+
+static ngx_inline void
+ngx_http_affiliate_schedule_count(ngx_http_affiliate_zone_t *zone,
+    ngx_http_affiliate_ctx_t *ctx, ngx_uint_t counter)
+{
+    if (ctx->bot_reason == NULL) {
+        ngx_http_affiliate_count(zone->sh, counter);
+    }
 }
 
 

@@ -700,7 +700,9 @@ ngx_http_affiliate_visitor(ngx_http_request_t *r,
             }
         }
 
-        if (n == 4 && last - p > NGX_HTTP_AFFILIATE_VISITOR_LEN
+        /* p is the fourth dot: 16 hex digits and a dot must follow */
+
+        if (n == 4 && last - p >= 1 + NGX_HTTP_AFFILIATE_VISITOR_LEN + 1
             && p[1 + NGX_HTTP_AFFILIATE_VISITOR_LEN] == '.')
         {
             v = ngx_hextoi(p + 1, NGX_HTTP_AFFILIATE_VISITOR_LEN / 2);

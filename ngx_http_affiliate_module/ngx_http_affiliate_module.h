@@ -289,6 +289,7 @@ typedef struct {
 /* an app link, checked against affiliate_app_schemes after the block */
 typedef struct {
     ngx_str_t                        scheme;
+    char                            *option;        /* "ios=", ... */
     ngx_http_affiliate_origin_t      origin;
 } ngx_http_affiliate_app_dest_t;
 
@@ -322,6 +323,7 @@ typedef struct {
 
     ngx_uint_t                       status;        /* 0: the location's */
     ngx_http_affiliate_origin_t      origin;
+    uint32_t                         given;         /* options seen */
     unsigned                         permanent:1;
     unsigned                         forward_query:1;
     unsigned                         utm_set:1;

@@ -15,6 +15,12 @@
 /* the cap counter's key: the slug's hash (a fixed seed: it survives) */
 #define NGX_HTTP_AFFILIATE_CAP_SEED  0x9e3779b97f4a7c15ULL
 
+/* ab=: at most this many variants (weights of up to 1000000 each) */
+#define NGX_HTTP_AFFILIATE_VARIANTS_MAX  100
+
+/* the bytes of a bad value an error message quotes */
+#define NGX_HTTP_AFFILIATE_OPT_QUOTE     64
+
 
 
 typedef char *(*ngx_http_affiliate_option_pt)(ngx_conf_t *cf,
@@ -53,11 +59,14 @@ static char *ngx_http_affiliate_opt_query(ngx_conf_t *cf,
 static char *ngx_http_affiliate_opt_utm(ngx_conf_t *cf,
     ngx_http_affiliate_link_t *link, ngx_str_t *value);
 static char *ngx_http_affiliate_opt_device(ngx_conf_t *cf,
-    ngx_http_affiliate_link_t *link, ngx_str_t *value, ngx_uint_t device);
+    ngx_http_affiliate_link_t *link, ngx_str_t *value, ngx_uint_t device,
+    char *option);
 static char *ngx_http_affiliate_opt_time(ngx_str_t *value, time_t *t);
+static char *ngx_http_affiliate_option_error(ngx_conf_t *cf,
+    const char *fmt, ...);
 static char *ngx_http_affiliate_app_dest_parse(ngx_conf_t *cf,
     ngx_http_affiliate_link_t *link, ngx_str_t *url,
-    ngx_http_affiliate_dest_t *dest);
+    ngx_http_affiliate_dest_t *dest, char *option);
 static char *ngx_http_affiliate_utm_strip(ngx_conf_t *cf,
     ngx_http_affiliate_dest_t *dest);
 
@@ -81,56 +90,123 @@ static ngx_http_affiliate_option_t  ngx_http_affiliate_options[] = {
 
 /*
  * One "name=value" option of a link.  Returns NULL, NGX_CONF_ERROR, or
- * what is wrong (the caller adds the file and line).
+ * what is wrong, naming the option (the caller adds the file and line).
  */
 
 char *
 ngx_http_affiliate_link_option(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     ngx_str_t *slug, ngx_str_t *opt, ngx_http_affiliate_origin_t *origin)
 {
+    char                         *err;
     u_char                       *eq;
-    ngx_str_t                     value;
+    size_t                        len;
+    ngx_str_t                     name, value;
+    ngx_uint_t                    i;
     ngx_http_affiliate_option_t  *o;
+    u_char                        lc[NGX_HTTP_AFFILIATE_SLUG_MAX];
 
     eq = ngx_strlchr(opt->data, opt->data + opt->len, '=');
 
     if (eq == NULL || eq == opt->data) {
-        return "an option must be \"name=value\"";
+        return ngx_http_affiliate_option_error(cf,
+                   "invalid option \"%*s%s\": an option is \"name=value\"",
+                   ngx_min(opt->len, NGX_HTTP_AFFILIATE_OPT_QUOTE), opt->data,
+                   opt->len > NGX_HTTP_AFFILIATE_OPT_QUOTE ? "..." : "");
     }
 
-    for (o = ngx_http_affiliate_options; o->name.len; o++) {
-        if ((size_t) (eq - opt->data) == o->name.len
-            && ngx_strncmp(opt->data, o->name.data, o->name.len) == 0)
+    name.data = opt->data;
+    name.len = eq - opt->data;
+
+    for (i = 0, o = ngx_http_affiliate_options; o->name.len; i++, o++) {
+        if (name.len == o->name.len
+            && ngx_strncmp(name.data, o->name.data, o->name.len) == 0)
         {
             break;
         }
     }
 
     if (o->handler == NULL) {
-        return "unknown option (ab=, from=, until=, max_clicks=, expired=, "
-               "ios=, android=, desktop=, status=, permanent=, query=, "
-               "utm= or geo=)";
+        return ngx_http_affiliate_option_error(cf,
+                   "unknown option \"%*s%s=\" (ab=, from=, until=, "
+                   "max_clicks=, expired=, ios=, android=, desktop=, "
+                   "status=, permanent=, query=, utm= or geo=)",
+                   ngx_min(name.len, NGX_HTTP_AFFILIATE_OPT_QUOTE), name.data,
+                   name.len > NGX_HTTP_AFFILIATE_OPT_QUOTE ? "..." : "");
     }
 
     if (ngx_http_affiliate_opts(cf, link) == NULL) {
         return NGX_CONF_ERROR;
     }
 
+    /* an option given twice is a mistake, not "the last one wins" */
+
+    if (link->opts->given & (1 << i)) {
+        return ngx_http_affiliate_option_error(cf, "duplicate \"%V=\"",
+                                               &name);
+    }
+
+    link->opts->given |= 1 << i;
     link->opts->origin = *origin;
 
-    /* the cap counter's key: the slug as it is looked up */
+    /*
+     * The cap counter's key: the slug as it is looked up, lowercased
+     * (links.c), so that "Drop" in one server and "drop" in another
+     * server of the same zone share one cap.
+     */
+
+    len = ngx_min(slug->len, sizeof(lc));
+    ngx_strlow(lc, slug->data, len);
 
     link->opts->cap_key = ngx_http_affiliate_hash(NGX_HTTP_AFFILIATE_CAP_SEED,
-                                                  slug->data, slug->len);
+                                                  lc, len);
 
     value.data = eq + 1;
     value.len = opt->data + opt->len - value.data;
 
     if (value.len == 0) {
-        return "an option needs a value";
+        return ngx_http_affiliate_option_error(cf, "\"%V=\" needs a value",
+                                               &name);
     }
 
-    return o->handler(cf, link, &value);
+    err = o->handler(cf, link, &value);
+
+    if (err == NULL || err == NGX_CONF_ERROR) {
+        return err;
+    }
+
+    return ngx_http_affiliate_option_error(cf,
+                                           "invalid \"%V=\" value \"%*s%s\": %s",
+                                           &name,
+                                           ngx_min(value.len,
+                                                   NGX_HTTP_AFFILIATE_OPT_QUOTE),
+                                           value.data,
+                                           value.len
+                                           > NGX_HTTP_AFFILIATE_OPT_QUOTE
+                                           ? "..." : "",
+                                           err);
+}
+
+
+/* an option's error message, made once; NGX_CONF_ERROR without memory */
+
+static char *
+ngx_http_affiliate_option_error(ngx_conf_t *cf, const char *fmt, ...)
+{
+    u_char   *err, *last;
+    va_list   args;
+
+    err = ngx_pnalloc(cf->pool, NGX_MAX_CONF_ERRSTR);
+    if (err == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    va_start(args, fmt);
+    last = ngx_vslprintf(err, err + NGX_MAX_CONF_ERRSTR - 1, fmt, args);
+    va_end(args);
+
+    *last = '\0';
+
+    return (char *) err;
 }
 
 
@@ -220,11 +296,6 @@ ngx_http_affiliate_opt_ab(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     ngx_http_affiliate_link_opts_t  *o;
 
     o = link->opts;
-
-    if (o->variants) {
-        return "duplicate \"ab=\"";
-    }
-
     last = value->data + value->len;
 
     for (n = 1, p = value->data; p < last; p++) {
@@ -234,7 +305,13 @@ ngx_http_affiliate_opt_ab(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     }
 
     if (n < 2) {
-        return "\"ab=\" needs at least two variants: \"ab=URL*70,URL*30\"";
+        return "at least two variants are needed: \"ab=URL*70,URL*30\"";
+    }
+
+    /* bounds the sum of the weights: 100 x 1000000 fits in 32 bits */
+
+    if (n > NGX_HTTP_AFFILIATE_VARIANTS_MAX) {
+        return "more than 100 variants";
     }
 
     o->variants = ngx_pcalloc(cf->pool,
@@ -257,13 +334,13 @@ ngx_http_affiliate_opt_ab(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
         }
 
         if (star == p) {
-            return "an \"ab=\" variant needs a weight: \"URL*70\"";
+            return "a variant needs a weight: \"URL*70\"";
         }
 
         w = ngx_atoi(star, comma - star);
 
         if (w == NGX_ERROR || w > 1000000) {
-            return "an \"ab=\" weight must be a number from 0 to 1000000";
+            return "a weight must be a whole number from 0 to 1000000";
         }
 
         url.data = p;
@@ -271,7 +348,7 @@ ngx_http_affiliate_opt_ab(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
 
         err = ngx_http_affiliate_dest_parse(&url, &o->variants[i].dest);
         if (err) {
-            return "an \"ab=\" variant is not an absolute http(s) URL "
+            return "a variant is not an absolute http(s) URL "
                    "(percent-encode a comma as %2C)";
         }
 
@@ -280,7 +357,7 @@ ngx_http_affiliate_opt_ab(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     }
 
     if (total == 0) {
-        return "the \"ab=\" weights add up to 0";
+        return "the weights add up to 0";
     }
 
     o->nvariants = n;
@@ -306,20 +383,29 @@ ngx_http_affiliate_opt_until(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
 }
 
 
-/* RFC 3339: 2026-12-01T00:00:00Z or with an offset, +01:00 */
+/*
+ * RFC 3339: 2026-12-01T00:00:00Z or with an offset, +01:00.  A day that
+ * the month does not have, second 60 (a leap second: time_t has none)
+ * and offsets beyond 23:59 are refused, and so is any time up to the
+ * epoch (0 means "none").
+ */
 
 static char *
 ngx_http_affiliate_opt_time(ngx_str_t *value, time_t *t)
 {
-    u_char      *p;
-    ngx_int_t    v[6], off;
+    u_char      *p, *last;
+    time_t       time;
+    ngx_int_t    v[6], off, oh, om, mdays;
     ngx_uint_t   i;
 
     static ngx_uint_t  width[] = { 4, 2, 2, 2, 2, 2 };
     static u_char      sep[] = "--T::";
-    static ngx_int_t   max[] = { 9999, 12, 31, 23, 59, 60 };
+    static ngx_int_t   max[] = { 9999, 12, 31, 23, 59, 59 };
+    static ngx_int_t   days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+                                  30, 31 };
 
     p = value->data;
+    last = value->data + value->len;
 
     if (value->len < sizeof("2026-12-01T00:00:00Z") - 1) {
         goto invalid;
@@ -346,29 +432,38 @@ ngx_http_affiliate_opt_time(ngx_str_t *value, time_t *t)
         goto invalid;
     }
 
-    if (p < value->data + value->len && *p == '.') {
-        for (p++; p < value->data + value->len && *p >= '0' && *p <= '9';
-             p++)
-        {
+    mdays = days[v[1] - 1];
+
+    if (v[1] == 2
+        && v[0] % 4 == 0 && (v[0] % 100 != 0 || v[0] % 400 == 0))
+    {
+        mdays = 29;
+    }
+
+    if (v[2] > mdays) {
+        return "no such day in that month";
+    }
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
             /* fractions of a second are ignored */
         }
     }
 
     off = 0;
 
-    if (value->data + value->len - p == 1 && (*p == 'Z' || *p == 'z')) {
+    if (last - p == 1 && (*p == 'Z' || *p == 'z')) {
         /* UTC */
 
-    } else if (value->data + value->len - p == 6
-               && (*p == '+' || *p == '-') && p[3] == ':')
-    {
-        off = ngx_atoi(p + 1, 2) * 3600 + ngx_atoi(p + 4, 2) * 60;
+    } else if (last - p == 6 && (*p == '+' || *p == '-') && p[3] == ':') {
+        oh = ngx_atoi(p + 1, 2);
+        om = ngx_atoi(p + 4, 2);
 
-        if (ngx_atoi(p + 1, 2) == NGX_ERROR
-            || ngx_atoi(p + 4, 2) == NGX_ERROR)
-        {
+        if (oh == NGX_ERROR || om == NGX_ERROR || oh > 23 || om > 59) {
             goto invalid;
         }
+
+        off = oh * 3600 + om * 60;
 
         if (*p == '-') {
             off = -off;
@@ -387,16 +482,23 @@ ngx_http_affiliate_opt_time(ngx_str_t *value, time_t *t)
         v[0]--;
     }
 
-    *t = (time_t) (365 * v[0] + v[0] / 4 - v[0] / 100 + v[0] / 400
-                   + 367 * v[1] / 12 + v[2] - 719499) * 86400
-         + v[3] * 3600 + v[4] * 60 + v[5] - off;
+    time = (time_t) (365 * v[0] + v[0] / 4 - v[0] / 100 + v[0] / 400
+                     + 367 * v[1] / 12 + v[2] - 719499) * 86400
+           + v[3] * 3600 + v[4] * 60 + v[5] - off;
+
+    if (time <= 0) {
+        return "the time must be after 1970-01-01T00:00:00Z";
+    }
+
+    *t = time;
 
     return NULL;
 
 invalid:
 
     return "a time must be RFC 3339, such as 2026-12-01T00:00:00Z or "
-           "2026-12-01T09:00:00+01:00";
+           "2026-12-01T09:00:00+01:00 (seconds 00 to 59, offsets up to "
+           "23:59)";
 }
 
 
@@ -409,7 +511,7 @@ ngx_http_affiliate_opt_max_clicks(ngx_conf_t *cf,
     n = ngx_atoof(value->data, value->len);
 
     if (n <= 0) {
-        return "\"max_clicks=\" must be a positive number";
+        return "a positive number is expected";
     }
 
     link->opts->max_clicks = (uint64_t) n;
@@ -422,6 +524,7 @@ static char *
 ngx_http_affiliate_opt_expired(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     ngx_str_t *value)
 {
+    char                       *err;
     ngx_http_affiliate_dest_t  *dest;
 
     dest = ngx_palloc(cf->pool, sizeof(ngx_http_affiliate_dest_t));
@@ -429,8 +532,9 @@ ngx_http_affiliate_opt_expired(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_affiliate_dest_parse(value, dest) != NULL) {
-        return "\"expired=\" is not an absolute http(s) URL";
+    err = ngx_http_affiliate_dest_parse(value, dest);
+    if (err) {
+        return err;
     }
 
     link->opts->expired = dest;
@@ -444,7 +548,7 @@ ngx_http_affiliate_opt_ios(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     ngx_str_t *value)
 {
     return ngx_http_affiliate_opt_device(cf, link, value,
-                                         NGX_HTTP_AFFILIATE_IOS);
+                                         NGX_HTTP_AFFILIATE_IOS, "ios=");
 }
 
 
@@ -453,7 +557,7 @@ ngx_http_affiliate_opt_android(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     ngx_str_t *value)
 {
     return ngx_http_affiliate_opt_device(cf, link, value,
-                                         NGX_HTTP_AFFILIATE_ANDROID);
+                                         NGX_HTTP_AFFILIATE_ANDROID, "android=");
 }
 
 
@@ -462,7 +566,7 @@ ngx_http_affiliate_opt_desktop(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     ngx_str_t *value)
 {
     return ngx_http_affiliate_opt_device(cf, link, value,
-                                         NGX_HTTP_AFFILIATE_DESKTOP);
+                                         NGX_HTTP_AFFILIATE_DESKTOP, "desktop=");
 }
 
 
@@ -470,7 +574,7 @@ ngx_http_affiliate_opt_desktop(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
 
 static char *
 ngx_http_affiliate_opt_device(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
-    ngx_str_t *value, ngx_uint_t device)
+    ngx_str_t *value, ngx_uint_t device, char *option)
 {
     char                       *err;
     ngx_http_affiliate_dest_t  *dest;
@@ -485,7 +589,8 @@ ngx_http_affiliate_opt_device(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     /* a bad http(s) URL is not an app link: its own error is the answer */
 
     if (err && !ngx_http_affiliate_web_scheme(value)) {
-        err = ngx_http_affiliate_app_dest_parse(cf, link, value, dest);
+        err = ngx_http_affiliate_app_dest_parse(cf, link, value, dest,
+                                                option);
     }
 
     if (err) {
@@ -507,7 +612,7 @@ ngx_http_affiliate_opt_status(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     n = ngx_atoi(value->data, value->len);
 
     if (!ngx_http_affiliate_redirect_status_valid(n)) {
-        return "invalid \"status=\", expected 301, 302, 303, 307 or 308";
+        return "expected 301, 302, 303, 307 or 308";
     }
 
     link->opts->status = n;
@@ -530,7 +635,7 @@ ngx_http_affiliate_opt_permanent(ngx_conf_t *cf,
         return NULL;
     }
 
-    return "\"permanent=\" must be \"on\" or \"off\"";
+    return "expected \"on\" or \"off\"";
 }
 
 
@@ -548,7 +653,7 @@ ngx_http_affiliate_opt_query(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
         return NULL;
     }
 
-    return "\"query=\" must be \"forward\" or \"drop\"";
+    return "expected \"forward\" or \"drop\"";
 }
 
 
@@ -566,7 +671,7 @@ ngx_http_affiliate_opt_utm(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
         return NULL;
     }
 
-    return "\"utm=\" must be \"set\" or \"keep\"";
+    return "expected \"set\" or \"keep\"";
 }
 
 
@@ -579,7 +684,7 @@ ngx_http_affiliate_opt_utm(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
 static char *
 ngx_http_affiliate_app_dest_parse(ngx_conf_t *cf,
     ngx_http_affiliate_link_t *link, ngx_str_t *url,
-    ngx_http_affiliate_dest_t *dest)
+    ngx_http_affiliate_dest_t *dest, char *option)
 {
     u_char                          *colon, *p;
     ngx_uint_t                       i;
@@ -639,6 +744,7 @@ ngx_http_affiliate_app_dest_parse(ngx_conf_t *cf,
 
     ad->scheme.data = url->data;
     ad->scheme.len = colon - url->data;
+    ad->option = option;
     ad->origin = link->opts->origin;
 
     return NULL;
@@ -675,10 +781,10 @@ ngx_http_affiliate_app_dests_check(ngx_conf_t *cf,
 
         if (s == NULL || k == amcf->app_schemes->nelts) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "%s:%ui: app link scheme \"%V\" is not listed "
-                          "in \"affiliate_app_schemes\"",
+                          "%s:%ui: invalid \"%s\" value: app link scheme "
+                          "\"%V\" is not listed in \"affiliate_app_schemes\"",
                           ad[i].origin.file, ad[i].origin.line,
-                          &ad[i].scheme);
+                          ad[i].option, &ad[i].scheme);
             return NGX_CONF_ERROR;
         }
     }

@@ -74,10 +74,10 @@ static char  *ngx_http_affiliate_counters_help[] = {
     "Attribution cookies that were tampered with, expired or foreign.",
     "Postbacks refused as unauthenticated.",
     "Conversions refused as invalid.",
-    "Clicks on links before their from= time.",
-    "Clicks on links after their until= time.",
-    "Clicks on links whose max_clicks= was used up.",
-    "Clicks on capped links served uncapped: the caps= table was full."
+    "Clicks by people on links before their from= time.",
+    "Clicks by people on links after their until= time.",
+    "Clicks by people on links whose max_clicks= was used up.",
+    "Clicks on capped links served uncapped: no room in caps=."
 };
 
 /* the per-pair counters: name, HELP, offset in the entry */
