@@ -1,4 +1,5 @@
-# affiliate_zone's clicks=, unique= and orders= are checked at nginx -t,
+# affiliate_zone's clicks=, unique=, orders=, caps= and creators= are
+# checked at nginx -t,
 # naming the parameter: sizes near 2^63 (their sum used to wrap around,
 # pass the check and fail later with "ngx_slab_alloc() failed") and
 # tables too small to hold the minimum number of entries (unique=10 used
@@ -37,6 +38,11 @@ my @bad = (
     ["unique=1535", "unique=1535", qr/holds 63 entries, the minimum is 64/],
     ["orders=0", "orders=0", qr/holds 0 entries/],
     ["clicks=1k", "clicks=1k", qr/holds 4 entries, the minimum is 64/],
+    ["caps=$max", "caps=$max", qr/too large/],
+    ["clicks=4m caps=12m", "caps=12m", qr/too large.*for the ring/],
+    ["caps=1023", "caps=1023", qr/holds 63 entries, the minimum is 64 \(1024 bytes\)/],
+    ["caps=0", "caps=0", qr/holds 0 entries/],
+    ["creators=24575", "creators=24575", qr/holds 63 entries, the minimum is 64/],
 );
 
 for my $b (@bad) {
@@ -52,7 +58,7 @@ for my $b (@bad) {
 
 # the boundaries pass
 for my $p ('unique=1536 orders=1536 clicks=15872', 'clicks=2m unique=1m orders=1m',
-           'clicks=12m unique=1m orders=2m')
+           'clicks=12m unique=1m orders=2m', 'caps=1024', 'caps=1m creators=1m')
 {
     my ($rc, $out) = zone_test($p);
     is($rc, 0, "$p: passes") or diag $out;
