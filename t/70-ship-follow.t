@@ -1,9 +1,16 @@
 # tools/affiliate-ship's following of files, against a stand-in for
 # ClickHouse's HTTP interface (a forked Perl server that keeps every INSERT
-# body, and answers 500 while a "fail" file exists): a log that appears
-# later, an incomplete last line, malformed lines, a rotation while the
-# shipper is stopped (the .1 leftover is read first), truncation, a server
-# outage (retries, nothing lost or reordered), old records without id/node.
+# body, answers 500 while a "fail" file exists, and keeps a batch without
+# answering while a "hang" file exists): a log that appears later, an
+# incomplete last line, malformed lines, a rotation while the shipper is
+# stopped (the .1 leftover is read first), truncation, a server outage
+# (retries, nothing lost or reordered), old records without id/node (and
+# --node), SIGKILL while a batch is unanswered (that batch alone comes
+# again), status.json while no server answers at start-up (a backlog
+# larger than one count step: lag in records exact, lag in seconds from the
+# oldest unsent record), a server that is not ClickHouse (501 with an HTML
+# page: exit 2, one line), a proxy answering 502 (retried), an unknown
+# host name.
 use strict;
 use warnings;
 use FindBin;
@@ -18,51 +25,87 @@ use Time::HiRes qw(sleep time);
 my $SHIP = "$FindBin::Bin/../tools/affiliate-ship";
 my $d = tempdir('ship-follow-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{AFF_KEEP});
 my @COLS = qw(id node ts type seq click_id link rule creator campaign dest
-              status ip ua referer host country region city asn bot
-              bot_reason unique reason cookie source order_id amount currency
-              attributed duplicate truncated);
+              status ip ua referer host country region city asn variant
+              device bot bot_reason unique reason cookie source order_id
+              amount currency attributed duplicate truncated);
 
-# --- the stand-in server -------------------------------------------------------
-my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                Listen => 16, ReuseAddr => 1) or die $!;
-my $port = $srv->sockport;
-my $spid = fork // die $!;
-if (!$spid) {
-    while (my $c = $srv->accept) {
-        my $head = '';
-        while (defined(my $l = <$c>)) { $head .= $l; last if $l eq "\r\n" }
-        my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
-        my $body = '';
-        read($c, $body, $len) if $len;
-        my ($q) = $head =~ m{^POST /\?(\S*)};
-        my $resp;
-        if (-e "$d/fail") {
-            $resp = "HTTP/1.0 500 Error\r\n\r\nCode: 210, e.displayText() = "
-                  . "DB::NetException: Connection refused";
-        } elsif ($q =~ /DESCRIBE/) {
-            $resp = "HTTP/1.0 200 OK\r\n\r\n"
-                  . join('', map { "$_\tString\n" } @COLS);
-        } else {
-            open my $f, '>>', "$d/inserts" or die;
-            print $f $body;
-            close $f;
-            $resp = "HTTP/1.0 200 OK\r\n\r\n";
+# --- the stand-in servers ------------------------------------------------------
+# serve(sub { my ($head, $body) = @_; ... }): a forked server on a free port,
+# one connection at a time; the sub returns the whole answer, or undef to
+# keep the connection open without answering
+my @servers;
+sub serve {
+    my ($cb) = @_;
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                    Listen => 16, ReuseAddr => 1) or die $!;
+    my $p = $srv->sockport;
+    my $pid = fork // die $!;
+    if (!$pid) {
+        my @held;
+        while (my $c = $srv->accept) {
+            my $head = '';
+            while (defined(my $l = <$c>)) { $head .= $l; last if $l eq "\r\n" }
+            my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+            my $body = '';
+            read($c, $body, $len) if $len;
+            my $resp = $cb->($head, $body);
+            if (!defined $resp) { push @held, $c; next }
+            print $c $resp;
+            close $c;
         }
-        print $c $resp;
-        close $c;
+        POSIX::_exit(0);
     }
-    POSIX::_exit(0);
+    close $srv;
+    push @servers, $pid;
+    return $p;
 }
-close $srv;
+
+my $CH = "X-ClickHouse-Server-Display-Name: stand-in\r\n";
+my $port = serve(sub {
+    my ($head, $body) = @_;
+    my ($q) = $head =~ m{^POST /\?(\S*)};
+    if (-e "$d/fail") {
+        return "HTTP/1.0 500 Error\r\n$CH\r\nCode: 210, e.displayText() = "
+             . "DB::NetException: Connection refused";
+    }
+    if ($q =~ /DESCRIBE/) {
+        return "HTTP/1.0 200 OK\r\n$CH\r\n"
+             . join('', map { "$_\tString\n" } @COLS);
+    }
+    open my $f, '>>', "$d/inserts" or die;
+    print $f $body;
+    close $f;
+    if (-e "$d/hang") {
+        # the batch is stored, its answer never comes
+        open my $h, '>', "$d/hung" or die;
+        print $h $body;
+        close $h;
+        return undef;
+    }
+    return "HTTP/1.0 200 OK\r\n$CH\r\n";
+});
+my $HTML = "<!DOCTYPE html>\n<html>\n<head><title>%s</title></head>\n"
+         . "<body>\n<center><h1>%s</h1></center>\n<hr><center>nginx</center>"
+         . "\n</body>\n</html>\n";
+# a web server that is not ClickHouse, and a proxy whose ClickHouse is away
+my $web = serve(sub {
+    "HTTP/1.0 501 Not Implemented\r\nContent-Type: text/html\r\n\r\n"
+    . sprintf($HTML, ('501 Not Implemented') x 2) });
+my $proxy = serve(sub {
+    "HTTP/1.0 502 Bad Gateway\r\nContent-Type: text/html\r\n\r\n"
+    . sprintf($HTML, ('502 Bad Gateway') x 2) });
 
 my $ship;
+# start(log => FILE, state => DIR, err => FILE, url => URL, args...)
 sub start {
+    my (%o) = (log => "$d/aff.log", state => "$d/st", err => "$d/ship.err",
+               url => "http://127.0.0.1:$port", batch => 3, @_);
     $ship = fork // die $!;
     if (!$ship) {
-        open STDERR, '>>', "$d/ship.err";
-        { exec $SHIP, '--clickhouse', "http://127.0.0.1:$port", '--state',
-              "$d/st", '--batch', 3, '--interval', 0.1, '--grace', 0.3,
-              '--max-backoff', 0.4, "$d/aff.log" };
+        open STDERR, '>>', $o{err};
+        { exec $SHIP, '--clickhouse', $o{url}, '--state', $o{state},
+              '--batch', $o{batch}, '--interval', 0.1, '--grace', 0.3,
+              '--max-backoff', 0.4, @{ $o{args} // [] }, $o{log} };
         POSIX::_exit(127);
     }
 }
@@ -74,6 +117,11 @@ sub stop {
 sub shipped {
     open my $f, '<', "$d/inserts" or return ();
     return map { decode_json($_) } <$f>;
+}
+sub slurp {
+    open my $f, '<', $_[0] or return '';
+    local $/;
+    return <$f>;
 }
 sub seqs { join ',', map { $_->{seq} } shipped() }
 sub wait_for {
@@ -96,9 +144,8 @@ sub append {
     close $f;
 }
 sub status {
-    open my $f, '<', "$d/st/status.json" or return {};
-    local $/;
-    return decode_json(<$f>);
+    my $text = slurp($_[0] // "$d/st/status.json");
+    return $text eq '' ? {} : decode_json($text);
 }
 
 # a log that appears after the shipper started
@@ -150,7 +197,8 @@ append(map { rec($_) } 14 .. 20);
 ok(wait_for(sub { (status()->{retries} // 0) >= 2 }), 'retries counted');
 like(status()->{last_error} // '', qr/Connection refused/,
      'the last error is in status.json');
-ok(status()->{lag_records} >= 7, 'lag in records while the server fails');
+is(status()->{lag_records}, 7,
+   'lag in records while the server fails: the batch and the 4 after it');
 unlink "$d/fail";
 ok(wait_for(sub { seqs() eq join(',', 1 .. 20) }),
    'after the outage: nothing lost or reordered') or diag seqs();
@@ -163,10 +211,122 @@ ok(wait_for(sub { scalar(shipped()) == 21 }), 'an old record is shipped');
 my $old = (shipped())[-1];
 like($old->{id}, qr/^Z[0-9A-Z]{25}$/, 'old record: derived id');
 is($old->{node}, "$d/aff.log", 'old record: node from the file name');
+
+# SIGKILL while the server has taken a batch and not answered: after the
+# restart that batch comes again, first, and nothing else twice
+open $fl, '>', "$d/hang" or die;
+close $fl;
+append(map { rec($_) } 22 .. 28);
+ok(wait_for(sub { -e "$d/hung" }), 'the stand-in holds a batch unanswered');
+my @hung = map { decode_json($_)->{seq} } split /\n/, slurp("$d/hung");
+is("@hung", '22 23 24', 'the held batch is the next 3 records');
+kill 'KILL', $ship;
+waitpid($ship, 0);
+unlink "$d/hang";
+my $before = scalar(shipped());
+start();
+ok(wait_for(sub { scalar(shipped()) >= $before + 7 }),
+   'after SIGKILL and a restart: the rest is shipped') or diag seqs();
+my @again = map { $_->{seq} } (shipped())[$before .. $before + 2];
+is("@again", '22 23 24', 'the unanswered batch is sent again, first');
+my %n;
+$n{ $_->{id} }++ for shipped();
+is(join(',', sort { $a <=> $b } map { /(\d+)$/ ? $1 + 0 : () }
+        grep { $n{$_} > 1 } keys %n), '22,23,24',
+   'the unanswered batch is the only one sent twice');
+is(scalar(keys %n), 28, 'every record shipped');
 is(stop(), 0, 'SIGTERM: exit 0');
 
-# errors: bad URL, unreadable checkpoint, bad table name
-my $o = `$SHIP --clickhouse http://127.0.0.1:notaport --state $d/x $d/aff.log 2>&1`;
+# --node: the node of records that name none (their derived id with it)
+open my $ol, '>', "$d/old.log" or die;
+print $ol encode_json({ ts => '2026-11-25T10:00:00.000Z', type => 'click',
+                        bot => JSON::PP::false, seq => 21 }) . "\n";
+close $ol;
+for my $run (1, 2) {
+    is(system($SHIP, '--clickhouse', "http://127.0.0.1:$port", '--state',
+              "$d/st-node$run", '--node', 'web9', '--once', "$d/old.log"),
+       0, "--node, run $run: exit 0");
+}
+my @named = (shipped())[-2, -1];
+is_deeply([map { $_->{node} } @named], ['web9', 'web9'],
+          '--node names the node of records without one');
+is($named[0]{id}, $named[1]{id}, '--node: the same derived id every time');
+isnt($named[0]{id}, $old->{id},
+     '--node: another node, another derived id');
+
+# no server answers at start-up, with a backlog: status.json at once (lag
+# in records, exactly once counted to the end; lag in seconds from the
+# oldest unsent record), every attempt in retries
+open $fl, '>', "$d/fail" or die;
+close $fl;
+my $big = 150000;
+my $t0 = 1795600000;                # 2026-11-24T08:26:40Z
+open my $bl, '>', "$d/big.log" or die;
+for my $i (1 .. $big) {
+    my @t = gmtime($t0 + int($i / 100));
+    printf $bl '{"ts":"%s.%03dZ","type":"click","id":"01BIG%021d",'
+        . '"node":"n1","link":"summer","creator":"anna","campaign":"s25",'
+        . '"dest":"https://shop.example/summer?click_id=01BIG%021d",'
+        . '"ip":"203.0.113.7","bot":false,"truncated":false,"seq":%d}' . "\n",
+        POSIX::strftime('%Y-%m-%dT%H:%M:%S', @t), $i % 1000, $i, $i, $i;
+}
+close $bl;
+my $bigsize = -s "$d/big.log";
+ok($bigsize > 32 << 20, "a backlog of $bigsize bytes (two count steps)");
+start(log => "$d/big.log", state => "$d/st-big", err => "$d/big.err",
+      batch => 10000);
+my %seen;
+ok(wait_for(sub {
+    my $s = status("$d/st-big/status.json");
+    $seen{ $s->{lag_records_exact} ? 'exact' : 'estimate' } = $s
+        if defined $s->{lag_records};
+    return $seen{exact};
+}, 15), 'status.json while no server answers at start-up');
+my $s = $seen{exact} // {};
+is($s->{lag_records}, $big, 'lag in records, counted to the end');
+is($s->{lag_bytes}, $bigsize, 'lag in bytes');
+my $want_lag = time - ($t0 + 0.001);
+ok(abs(($s->{lag_seconds} // 0) - $want_lag) < 30,
+   "lag in seconds from the oldest unsent record ($s->{lag_seconds}, "
+   . "about $want_lag)");
+like($s->{last_error} // '', qr/Connection refused/, 'the last error');
+if (my $e = $seen{estimate}) {
+    ok(abs($e->{lag_records} - $big) < $big / 10,
+       "before the count reaches the end: an estimate ($e->{lag_records})");
+}
+sleep 0.5;
+is(stop(), 0, 'stopped while no server answers: exit 0');
+my $tries = () = slurp("$d/big.err") =~ /retrying in/g;
+my $sb = status("$d/st-big/status.json");
+ok($tries >= 2, "the start-up check was tried again ($tries times)");
+is($sb->{retries}, $tries, 'retries counts every attempt no server took');
+unlink "$d/fail";
+
+# errors: a server that is not ClickHouse, a proxy that cannot reach it, an
+# unknown host name, bad URL, unreadable checkpoint
+my $o = `$SHIP --clickhouse http://127.0.0.1:$web --state $d/x $d/aff.log 2>&1`;
+is($? >> 8, 2, 'not ClickHouse (501 and an HTML page): exit 2');
+like($o, qr/answers HTTP 501 but is not ClickHouse's HTTP interface/,
+     'not ClickHouse: says so');
+is(scalar(() = $o =~ /\n/g), 1, 'not ClickHouse: one line')
+    or diag $o;
+$o = `$SHIP --clickhouse http://127.0.0.1:$port,http://127.0.0.1:$web --state $d/x $d/aff.log 2>&1`;
+is($? >> 8, 2, 'the second server of the list is not ClickHouse: exit 2');
+$o = `$SHIP --clickhouse http://no-such-host.invalid:8123 --state $d/x $d/aff.log 2>&1`;
+is($? >> 8, 2, 'an unknown host name at start-up: exit 2');
+like($o, qr/no-such-host\.invalid:8123: unknown host name/,
+     'an unknown host name: says so');
+start(url => "http://127.0.0.1:$proxy", state => "$d/st-proxy",
+      err => "$d/proxy.err");
+ok(wait_for(sub {
+    (status("$d/st-proxy/status.json")->{retries} // 0) >= 2 }),
+   'a proxy answering 502: retried');
+is(stop(), 0, 'a proxy answering 502: SIGTERM, exit 0');
+is(status("$d/st-proxy/status.json")->{last_error},
+   "127.0.0.1:$proxy: HTTP 502 502 Bad Gateway 502 Bad Gateway nginx",
+   'a proxy answering 502: the page as one line');
+unlike(slurp("$d/proxy.err"), qr/<|\n\n/, '... in the log too');
+$o = `$SHIP --clickhouse http://127.0.0.1:notaport --state $d/x $d/aff.log 2>&1`;
 is($? >> 8, 2, 'bad port: exit 2');
 like($o, qr/bad port/, 'bad port: says so');
 open my $ck, '>', "$d/st/checkpoint.json" or die;
@@ -176,6 +336,8 @@ $o = `$SHIP --clickhouse http://127.0.0.1:$port --state $d/st $d/aff.log 2>&1`;
 is($? >> 8, 2, 'unreadable checkpoint: exit 2');
 like($o, qr/unreadable checkpoint/, 'unreadable checkpoint: says so');
 
-kill 'KILL', $spid;
-waitpid($spid, 0);
+for my $pid (@servers) {
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
 done_testing;
