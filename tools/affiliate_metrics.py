@@ -6,14 +6,15 @@ charged, the formulas of the derived columns, and how numbers are rounded.
 docs/analytics.md describes the same rules in prose; an SQL implementation
 (ClickHouse, PostgreSQL) must follow them to give the same numbers.
 
-Money is decimal.Decimal, never float.  Sums are exact; derived values are
-rounded once, at the end, with ROUND_HALF_UP (as PostgreSQL's round() on
-numeric): money ratios (AOV, EPC, CPA) to MONEY_PLACES fraction digits,
-plain ratios (conversion rate, bot share, ROI) to RATIO_PLACES.
+Money is decimal.Decimal, never float.  Sums and products are exact (in
+EXACT, see below); derived values are rounded once, at the end, with
+ROUND_HALF_UP (as PostgreSQL's round() on numeric): money ratios (AOV, EPC,
+CPA) to MONEY_PLACES fraction digits, plain ratios (conversion rate, bot
+share, ROI) to RATIO_PLACES.
 """
 
 import re
-from decimal import Decimal, ROUND_HALF_UP, InvalidOperation
+from decimal import Context, Decimal, ROUND_DOWN, ROUND_HALF_UP
 
 MONEY_PLACES = Decimal('0.0001')
 RATIO_PLACES = Decimal('0.0001')
@@ -43,6 +44,25 @@ TYPES = frozenset(('click', 'miss', 'landing', 'conversion'))
 
 AMOUNT_RE = re.compile(r'\A[0-9]{1,15}(?:\.[0-9]{1,6})?\Z')
 CURRENCY_RE = re.compile(r'\A[A-Z]{3}\Z')
+# a cost's amount (as an order's) and a rate: at most 15 digits before the
+# point and 6 (rate: 12) after it
+COST_RE = AMOUNT_RE
+RATE_RE = re.compile(r'\A[0-9]{1,15}(?:\.[0-9]{1,12})?\Z')
+
+# Every number the report reads is so bounded: an amount has at most 21
+# digits, a cost 21, a rate 27, a count 19.  A sum or product of them
+# (revenue * revshare% * rate, summed over every order) has fewer than 120
+# significant digits, so in EXACT nothing is ever rounded: the report runs
+# in it (decimal.setcontext()).  A ratio is divided in DIVIDE, whose
+# truncated quotient rounds, half up, to the same 4 places as the exact
+# one (a quotient truncated at more digits than its integer part plus 5
+# lies on the same side of every half-way point as the exact one, or on it
+# only when the exact one is above).
+PRECISION = 200
+EXACT = Context(prec=PRECISION, rounding=ROUND_HALF_UP, Emax=999999,
+                Emin=-999999)
+DIVIDE = Context(prec=PRECISION, rounding=ROUND_DOWN, Emax=999999,
+                 Emin=-999999)
 
 
 def amount_valid(s):
@@ -144,14 +164,11 @@ def parse_costs(path, lines):
         if model not in MODELS:
             raise CostError('%s: unknown model "%s" (expected flat, cpc, '
                             'cpa or revshare)' % (where, model))
-        try:
-            a = Decimal(amount)
-            if not a.is_finite() or a < 0 or not re.match(
-                    r'\A[0-9]+(\.[0-9]+)?\Z', amount):
-                raise InvalidOperation
-        except InvalidOperation:
+        if not COST_RE.match(amount):
             raise CostError('%s: amount "%s" is not a non-negative decimal '
-                            'number' % (where, amount))
+                            'number of at most 15 digits before the point '
+                            'and 6 after it' % (where, amount))
+        a = Decimal(amount)
         if model == 'revshare':
             if a > HUNDRED:
                 raise CostError('%s: revshare is a percentage, %s is more '
@@ -222,13 +239,11 @@ def parse_rates(path, lines, target):
             if not CURRENCY_RE.match(c):
                 raise CostError('%s: "%s" is not an ISO 4217 code'
                                 % (where, c))
-        try:
-            rate = Decimal(r)
-            if not rate.is_finite() or rate <= 0:
-                raise InvalidOperation
-        except InvalidOperation:
-            raise CostError('%s: rate "%s" is not a positive decimal number'
-                            % (where, r))
+        if not RATE_RE.match(r) or not Decimal(r):
+            raise CostError('%s: rate "%s" is not a positive decimal number '
+                            'of at most 15 digits before the point and 12 '
+                            'after it' % (where, r))
+        rate = Decimal(r)
         if dst != target:
             continue
         if src in rates and src != target:
@@ -257,7 +272,8 @@ def parse_rates(path, lines, target):
 def ratio(num, den, places=RATIO_PLACES):
     if not den:
         return None
-    return (Decimal(num) / Decimal(den)).quantize(places, ROUND_HALF_UP)
+    q = DIVIDE.divide(Decimal(num), Decimal(den))
+    return q.quantize(places, ROUND_HALF_UP, EXACT)
 
 
 def derived(clicks, landings, unique, bots, conversions, revenue, cost):
