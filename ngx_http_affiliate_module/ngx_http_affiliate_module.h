@@ -433,6 +433,8 @@ typedef struct {
     u_char                          *file;
     ngx_uint_t                       line;
     unsigned                         variable_host:1;
+    unsigned                         forward_query:1;   /* query=forward */
+    unsigned                         utm_set:1;         /* utm=set */
 } ngx_http_affiliate_rule_t;
 
 
@@ -566,6 +568,8 @@ char *ngx_http_affiliate_app_dests_check(ngx_conf_t *cf,
     ngx_http_affiliate_main_conf_t *amcf);
 char *ngx_http_affiliate_link_options_check(ngx_conf_t *cf,
     ngx_http_affiliate_link_t *link);
+char *ngx_http_affiliate_utm_strip(ngx_pool_t *pool,
+    ngx_http_affiliate_dest_t *dest);
 char *ngx_http_affiliate_app_schemes(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_affiliate_link_dest(ngx_http_request_t *r,

@@ -67,8 +67,6 @@ static char *ngx_http_affiliate_option_error(ngx_conf_t *cf,
 static char *ngx_http_affiliate_app_dest_parse(ngx_conf_t *cf,
     ngx_http_affiliate_link_t *link, ngx_str_t *url,
     ngx_http_affiliate_dest_t *dest, char *option);
-static char *ngx_http_affiliate_utm_strip(ngx_conf_t *cf,
-    ngx_http_affiliate_dest_t *dest);
 
 
 static ngx_http_affiliate_option_t  ngx_http_affiliate_options[] = {
@@ -245,24 +243,24 @@ ngx_http_affiliate_link_options_check(ngx_conf_t *cf,
 
     /* utm=set: the destinations' own utm_* go, the module's come in */
 
-    err = ngx_http_affiliate_utm_strip(cf, &link->dest);
+    err = ngx_http_affiliate_utm_strip(cf->pool, &link->dest);
 
     for (i = 0; err == NULL && i < o->nvariants; i++) {
-        err = ngx_http_affiliate_utm_strip(cf, &o->variants[i].dest);
+        err = ngx_http_affiliate_utm_strip(cf->pool, &o->variants[i].dest);
     }
 
     for (i = 0; err == NULL && i < NGX_HTTP_AFFILIATE_NDEVICES; i++) {
         if (o->device[i]) {
-            err = ngx_http_affiliate_utm_strip(cf, o->device[i]);
+            err = ngx_http_affiliate_utm_strip(cf->pool, o->device[i]);
         }
     }
 
     for (i = 0; err == NULL && i < link->ngeo; i++) {
-        err = ngx_http_affiliate_utm_strip(cf, &link->geo[i].dest);
+        err = ngx_http_affiliate_utm_strip(cf->pool, &link->geo[i].dest);
     }
 
     if (err == NULL && o->expired) {
-        err = ngx_http_affiliate_utm_strip(cf, o->expired);
+        err = ngx_http_affiliate_utm_strip(cf->pool, o->expired);
     }
 
     return err;
@@ -793,10 +791,13 @@ ngx_http_affiliate_app_dests_check(ngx_conf_t *cf,
 }
 
 
-/* utm=set: drops utm_source, utm_medium and utm_campaign from a query */
+/*
+ * utm=set: drops utm_source, utm_medium and utm_campaign from a query;
+ * a link's destinations once at load, a rule's on each request
+ */
 
-static char *
-ngx_http_affiliate_utm_strip(ngx_conf_t *cf, ngx_http_affiliate_dest_t *dest)
+char *
+ngx_http_affiliate_utm_strip(ngx_pool_t *pool, ngx_http_affiliate_dest_t *dest)
 {
     u_char     *p, *q, *start, *last, *frag, *amp, *out;
     uint8_t     plain;
@@ -809,7 +810,7 @@ ngx_http_affiliate_utm_strip(ngx_conf_t *cf, ngx_http_affiliate_dest_t *dest)
         return NULL;
     }
 
-    out = ngx_pnalloc(cf->pool, dest->len);
+    out = ngx_pnalloc(pool, dest->len);
     if (out == NULL) {
         return NGX_CONF_ERROR;
     }

@@ -41,8 +41,9 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
 {
     u_char                         *p, *last;
     ngx_int_t                       rc;
-    ngx_str_t                       slug;
+    ngx_str_t                       slug, extra;
     ngx_uint_t                      status;
+    ngx_http_affiliate_rule_t      *rule;
     ngx_http_affiliate_dest_t       rule_dest;
     ngx_http_affiliate_ctx_t       *ctx;
     ngx_http_affiliate_link_t      *link;
@@ -123,8 +124,20 @@ ngx_http_affiliate_redirect_handler(ngx_http_request_t *r)
 
         if (rc == NGX_OK) {
             ctx->link = r->uri;
+            rule = alcf->rules->elts;
+            ngx_str_null(&extra);
+
+            /* query=forward: parameters after the checked destination's */
+
+            if (rule[ctx->rule - 1].forward_query
+                && ngx_http_affiliate_forward_query(r, &rule_dest, &extra)
+                   != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
             return ngx_http_affiliate_redirect_to(r, zone, ctx, &rule_dest,
-                                                  status, NULL);
+                                                  status, &extra);
         }
 
         if (rc == NGX_HTTP_BAD_REQUEST) {

@@ -126,6 +126,18 @@ ngx_http_affiliate_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             rule->status = n;
             continue;
 
+        } else if (ngx_strcmp(value[i].data, "query=forward") == 0
+                   || ngx_strcmp(value[i].data, "query=drop") == 0)
+        {
+            rule->forward_query = (value[i].data[6] == 'f');
+            continue;
+
+        } else if (ngx_strcmp(value[i].data, "utm=set") == 0
+                   || ngx_strcmp(value[i].data, "utm=keep") == 0)
+        {
+            rule->utm_set = (value[i].data[4] == 's');
+            continue;
+
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\"", &value[i]);
@@ -308,6 +320,14 @@ ngx_http_affiliate_rules_find(ngx_http_request_t *r,
                           "affiliate_rule %ui: refused destination \"%V\"",
                           i + 1, &url);
             return NGX_HTTP_BAD_REQUEST;
+        }
+
+        /* utm=set: only query parameters go, the checked host stays */
+
+        if (rule[i].utm_set
+            && ngx_http_affiliate_utm_strip(r->pool, dest) != NULL)
+        {
+            return NGX_ERROR;
         }
 
         ctx->creator = creator;

@@ -466,6 +466,18 @@ EOF
 my $userver = <<'EOF';
         location /t/ { affiliate_redirect zone=tiny; }
         location = /tiny/status { affiliate_status zone=tiny; }
+        location /r/ {
+            affiliate_redirect zone=aff;
+            affiliate_allow_hosts .brand.example;
+            affiliate_rule "^/r/set/(\w+)$"
+                https://shop.example/p/$1?utm_source=orig&a=1
+                creator=rita campaign=r1 query=forward utm=set;
+            affiliate_rule "^/r/keep/(\w+)$"
+                https://shop.example/p/$1?utm_source=orig
+                creator=rita campaign=r1;
+            affiliate_rule "^/r/h/([^/]+)/(\w+)$" https://$1/$2
+                creator=rita campaign=r1 query=forward utm=set;
+        }
 EOF
 my $u = Aff->new(workers => 1,
     http => Aff::std_http(http => $uhttp, server => $userver) . <<'EOF',
@@ -633,6 +645,28 @@ $r = $uget->('/go/inios?ref=tt');
 like($r->{headers}{location} // '',
      qr{^https://shop\.example/inios\?k=v&ref=tt&click_id=},
      'inline: a desktop gets the link\'s own destination, query forwarded');
+
+# --- query= and utm= of affiliate_rule --------------------------------------------
+
+$r = $uget->('/r/set/p1?ref=ig&utm_source=evil&click_id=forged');
+like($r->{headers}{location} // '',
+     qr{^https://shop\.example/p/p1\?a=1&ref=ig&click_id=[0-9A-Z]{26}&utm_source=rita&utm_medium=affiliate&utm_campaign=r1$},
+     'rule query=forward utm=set: the visitor\'s parameters, the module\'s UTM');
+$r = $uget->('/r/keep/p1?ref=ig');
+like($r->{headers}{location} // '',
+     qr{^https://shop\.example/p/p1\?utm_source=orig&click_id=\w{26}&utm_medium=affiliate&utm_campaign=r1$},
+     'rule defaults: query=drop, utm=keep');
+$r = $uget->('/r/h/shop.brand.example/x?ref=ig');
+like($r->{headers}{location} // '',
+     qr{^https://shop\.brand\.example/x\?ref=ig&click_id=},
+     'rule with a host from the request, query=forward: an allowed host');
+$r = $uget->('/r/h/evil.example/x?ref=ig');
+is($r->{status}, 400, 'query=forward keeps the open-redirect guard: 400');
+$r = $uget->('/r/h/evil.example%23.brand.example/x?u=1');
+is($r->{status}, 400, 'a host hidden before "#": 400');
+($rc, $out) = $u->conf_test(Aff::std_http(
+    go => 'affiliate_rule "^/go/(\w+)$" https://s.example/$1 query=maybe;'));
+like($out, qr/invalid parameter "query=maybe"/, 'rule query=maybe refused');
 
 # --- one cap per slug as it is looked up ------------------------------------------
 
