@@ -11,13 +11,18 @@ bench_data() {
     awk 'BEGIN { for (i = 0; i < 10000; i++)
         printf "l%05d\thttps://brand%d.example/p/%d\tc%02d\tk%d\n",
                i, i % 50, i, i % 100, i % 7 }' > "$dir/links.tsv"
-    # and 10,000 links with options: A/B, a cap never reached, devices
+    # and 10,000 links with options: A/B, a cap never reached, devices.
+    # wrk.lua's visitor is an iPhone: the even links have ios= (the device
+    # decides), the odd ones android= only, so that the device check finds
+    # nothing and the A/B choice runs for half of the requests
     awk 'BEGIN { for (i = 0; i < 10000; i++)
         printf "o%05d\thttps://brand%d.example/p/%d\tc%02d\tk%d\t" \
                "ab=https://a.example/%d*70,https://b.example/%d*30\t" \
-               "max_clicks=1000000000\tios=https://apps.apple.com/app/id%d\t" \
+               "max_clicks=1000000000\t%s" \
                "android=https://play.google.com/store/apps/details?id=x%d\n",
-               i, i % 50, i, i % 100, i % 7, i, i, i, i }' >> "$dir/links.tsv"
+               i, i % 50, i, i % 100, i % 7, i, i,
+               i % 2 ? "" : sprintf("ios=https://apps.apple.com/app/id%d\t", i),
+               i }' >> "$dir/links.tsv"
     awk 'BEGIN { for (i = 0; i < 10000; i++) printf "l%05d\n", i }' \
         > "$dir/slugs.txt"
     awk 'BEGIN { for (i = 0; i < 10000; i++) printf "o%05d\n", i }' \
