@@ -6,7 +6,9 @@
 # not see the click, a postback for a bot's click id, an order reported on
 # both nodes and twice on one, a restart of web2, a rotation of web1's log
 # (gzipped), corrupt lines.  Every metric of the report is checked against
-# a count kept here while making the requests.
+# a count kept here while making the requests: per creator, campaign,
+# creator and campaign, link, day and country, and in all; first and last
+# seen per creator from the records' own ts.
 use strict;
 use warnings;
 use FindBin;
@@ -14,6 +16,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use IO::Compress::Gzip qw(gzip $GzipError);
+use POSIX qw(strftime);
 use Aff;
 
 my $TOOL = "$FindBin::Bin/../tools/affiliate-report";
@@ -61,6 +64,11 @@ for my $n (qw(web1 web2)) {
 # the independent count: per creator, and per node
 my %want;     # creator -> {clicks, unique, bots, landings, orders, cents}
 my %recs;     # node -> records written
+# and per record or order, what it counts for in each group it falls in
+my @ev;       # {creator, campaign, link, clicks|unique|bots|landings|...}
+my %camp = (anna => 'summer', bob => 'winter', carla => 'launch', '' => '');
+my %owner;    # order id -> creator
+my $day0 = strftime('%Y-%m-%d', gmtime);
 my $uan = 0;
 sub ua { return 'Mozilla/5.0 (X11; Linux x86_64) report-test/' . ++$uan }
 
@@ -73,13 +81,19 @@ sub click {
     push @h, @{ $o{headers} || [] };
     my $r = $t->get("/go/$slug", \@h, $o{head} ? (method => 'HEAD') : ());
     my $w = $want{ $cr{$slug} } ||= {};
+    my %e = (creator => $cr{$slug}, campaign => $camp{ $cr{$slug} },
+             link => $slug);
     $recs{$n}++;
     if ($o{bot}) {
         $w->{bots}++;
+        $e{bots} = 1;
     } else {
         $w->{clicks}++;
         $w->{unique}++ unless $o{repeat};
+        $e{clicks} = 1;
+        $e{unique} = 1 unless $o{repeat};
     }
+    push @ev, \%e;
     my ($cookie) = ($r->{headers}{'set-cookie'} // '') =~ /^(aff=[^;]+)/;
     return (Aff::click_id($r->{headers}{location} // ''), $cookie, $r);
 }
@@ -92,6 +106,9 @@ sub landing {
     $recs{$n}++;
     $want{$creator}{landings}++;
     $want{$creator}{unique}++;
+    # a landing's link is its URI
+    push @ev, { creator => $creator, campaign => $campaign,
+                link => '/shop/p', landings => 1, unique => 1 };
     my ($cookie) = ($r->{headers}{'set-cookie'} // '') =~ /^(aff=[^;]+)/;
     return $cookie;
 }
@@ -102,10 +119,11 @@ sub cents {
     return $i * 100 + substr(($f // '') . '00', 0, 2);
 }
 
-# an order: who gets it ('' for nobody) and its amount, counted once
+# an order: who gets it ('' for nobody), the link of its click, and its
+# amount, counted once
 my %orders;
 sub order {
-    my ($n, $path, $cookie, $creator, $amount, $order_id) = @_;
+    my ($n, $path, $cookie, $creator, $amount, $order_id, $link) = @_;
     my $r = $node{$n}->get($path, [['User-Agent' => 'shop/1.0'],
                                    $cookie ? ([Cookie => $cookie]) : ()]);
     is($r->{status}, 200, "conversion $order_id on $n: 200");
@@ -113,19 +131,25 @@ sub order {
     return if $orders{$order_id}++;
     $want{$creator}{orders}++;
     $want{$creator}{cents} += cents($amount);
+    $owner{$order_id} = $creator;
+    # the first report of every order here is its only kind: a pixel
+    # order is one no postback came for
+    push @ev, { creator => $creator, campaign => $camp{$creator},
+                link => $link // '', orders => 1, cents => cents($amount),
+                pixel => $path =~ m{^/px} ? 1 : 0 };
 }
 
 sub postback {
-    my ($n, $cid, $order_id, $amount, $creator) = @_;
+    my ($n, $cid, $order_id, $amount, $creator, $link) = @_;
     order($n, "/conv?order_id=$order_id&amount=$amount&currency=EUR&key=$KEY"
               . ($cid ? "&click_id=$cid" : ''), undef, $creator, $amount,
-          $order_id);
+          $order_id, $link);
 }
 
 sub pixel {
-    my ($n, $cookie, $order_id, $amount, $creator) = @_;
+    my ($n, $cookie, $order_id, $amount, $creator, $link) = @_;
     order($n, "/px.gif?order_id=$order_id&amount=$amount&currency=EUR",
-          $cookie, $creator, $amount, $order_id);
+          $cookie, $creator, $amount, $order_id, $link);
 }
 
 # --- web1: anna's traffic ------------------------------------------------------
@@ -141,22 +165,23 @@ click('web1', 'a', bot => 1, no_ua => 1);
 click('web1', 'a', bot => 1, headers => [['Sec-Purpose' => 'prefetch'],
                                          ['Sec-Fetch-Mode' => 'navigate']]);
 my $lcookie = landing('web1', 'anna', 'summer');
+landing('web1', 'anna', 'spring');                      # another campaign
 my ($cc1) = click('web1', 'c');
 ok($ca1 && $cookie1 && $cbot && $lcookie, 'clicks, cookies, a bot click id');
 
-pixel('web1', $cookie1, 'A-1', '59.80', 'anna');         # cookie
-postback('web1', $ca2, 'A-2', '40', 'anna');              # click index
-pixel('web1', $lcookie, 'A-3', '12.34', 'anna');          # landing cookie
-postback('web1', $ca2, 'A-2', '40', 'anna');              # duplicate, same node
+pixel('web1', $cookie1, 'A-1', '59.80', 'anna', 'a');    # cookie
+postback('web1', $ca2, 'A-2', '40', 'anna', 'a');         # click index
+pixel('web1', $lcookie, 'A-3', '12.34', 'anna', '/shop/p');  # landing's
+postback('web1', $ca2, 'A-2', '40', 'anna', 'a');         # duplicate, same node
 postback('web1', undef, 'N-1', '7.50', '');               # no click id
 
 # --- web2: bob's traffic, and what only the report can attribute -------------
 my ($cb1) = click('web2', 'b');
 my ($cb2) = click('web2', 'b');
-postback('web2', $cb1, 'B-1', '100.01', 'bob');
-postback('web2', $cc1, 'C-1', '25.00', 'carla');          # click seen on web1
+postback('web2', $cb1, 'B-1', '100.01', 'bob', 'b');
+postback('web2', $cc1, 'C-1', '25.00', 'carla', 'c');     # click seen on web1
 postback('web2', $cbot, 'S-1', '99.99', '');              # a bot's click id
-postback('web2', $ca2, 'A-2', '40', 'anna');              # again, other node
+postback('web2', $ca2, 'A-2', '40', 'anna', 'a');         # again, other node
 postback('web2', 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ', 'U-1', '1.00', '');
 
 my $status2 = $node{web2}->status_json;
@@ -172,7 +197,7 @@ $node{web2}->start;
 my $before_restart = $recs{web2};
 click('web2', 'b');
 click('web2', 'b', repeat => 0);
-postback('web2', $cb2, 'B-2', '0.99', 'bob');   # index forgotten: report joins
+postback('web2', $cb2, 'B-2', '0.99', 'bob', 'b');  # index forgotten: joined
 $node{web2}->wait_for(sub {
     $node{web2}->records('aff.log') == $recs{web2} }, 10);
 
@@ -180,6 +205,7 @@ $node{web2}->wait_for(sub {
 my $d1 = $node{web1}->dir;
 rename "$d1/aff.log", "$d1/aff.log.1" or die;
 $node{web1}->reopen(wait_file => 'aff.log');
+my @records = $node{web1}->records('aff.log.1');
 my $after_rot = $recs{web1};
 click('web1', 'a');
 click('web1', 'c');
@@ -190,6 +216,8 @@ gzip("$d1/aff.log.1" => "$d1/aff.log.1.gz") or die $GzipError;
 unlink "$d1/aff.log.1";
 
 $node{$_}->stop for keys %node;
+push @records, map { $node{$_}->records('aff.log') } qw(web1 web2);
+my $day1 = strftime('%Y-%m-%d', gmtime);
 
 # two corrupt lines at the end of web2's log (a torn write, junk)
 my $d2 = $node{web2}->dir;
@@ -267,10 +295,122 @@ for my $c (qw(anna bob carla)) {
     is($g->{cpa}, r4($cost{$c}, $orders * 100), "$c: CPA");
     is($g->{roi}, r4($cents - $cost{$c}, $cost{$c}), "$c: ROI");
 }
-is($want{anna}{bots}, 5, 'anna: five kinds of bot click');
 my $g = grp('');
 is($g->{conversions}, $want{''}{orders}, 'nobody: conversions');
 is($g->{revenue}, money($want{''}{cents}), 'nobody: revenue');
+
+# --- every grouping, and the totals, against the count kept here ------------
+# no country (no geo database): null everywhere; every record of today
+# (but when the test ran across midnight UTC)
+sub expected {
+    my (@by) = @_;
+    my %e;
+    for my $ev (@ev) {
+        my $k = join "\0", map { $_ eq 'day' ? $day0 : $_ eq 'country' ? ''
+                                              : $ev->{$_} } @by;
+        $e{$k}{$_} += $ev->{$_} // 0
+            for qw(clicks unique bots landings orders cents pixel);
+    }
+    return \%e;
+}
+
+# a row of the report against a count: the traffic, orders and revenue
+sub check_row {
+    my ($name, $r, $w) = @_;
+    is($r->{clicks}, $w->{clicks}, "$name: clicks");
+    is($r->{landings}, $w->{landings}, "$name: landings");
+    is($r->{visits}, $w->{clicks} + $w->{landings}, "$name: visits");
+    is($r->{unique_visits}, $w->{unique}, "$name: unique visits");
+    is($r->{bot_clicks}, $w->{bots}, "$name: bot clicks");
+    is($r->{conversions}, $w->{orders}, "$name: conversions");
+    is($r->{pixel_conversions}, $w->{pixel}, "$name: pixel conversions");
+    is($r->{revenue}, money($w->{cents}), "$name: revenue");
+}
+
+sub check_groups {
+    my ($by, $j, %o) = @_;
+    my @by = split /,/, $by;
+    my $e = expected(@by);
+    my %got;
+    for my $r (@{ $j->{groups} || [] }) {
+        $got{ join "\0", map { $r->{key}{$_} // '' } @by } = $r;
+    }
+    is_deeply([sort keys %got], [sort keys %$e], "--by $by: the groups")
+        or diag explain [keys %got];
+    for my $k (sort keys %$e) {
+        my ($r, $w) = ($got{$k} || {}, $e->{$k});
+        (my $name = $k) =~ s/\0/,/g;
+        $name = "--by $by [$name]";
+        check_row($name, $r, $w);
+        is($r->{cost}, money($o{cost}{$k}), "$name: cost") if $o{cost};
+    }
+}
+
+my @files = ("$d2/aff.log", "$d1/aff.log", "$d1/aff.log.1.gz");
+SKIP: {
+    skip 'the test ran across midnight UTC', 1 if $day0 ne $day1;
+    check_groups('day', run_json('--by', 'day', @files));
+}
+check_groups($_, run_json('--by', $_, @files))
+    for qw(campaign link country);
+{
+    # anna: 0.50 a visit on every campaign, 20 on summer
+    my $e = expected('creator', 'campaign');
+    my %c;
+    for my $k (keys %$e) {
+        my ($cr, $cp) = split /\0/, $k, -1;
+        my $w = $e->{$k};
+        $c{$k} = $cr eq 'anna' ? ($w->{clicks} + $w->{landings}) * 50
+                                 + ($cp eq 'summer' ? 2000 : 0)
+               : $cr eq 'bob' ? $w->{orders} * 1000
+               : $cr eq 'carla' ? $w->{cents} * 20 / 100 : 0;
+    }
+    check_groups('creator,campaign',
+                 run_json('--costs', "$d1/costs.tsv", '--by',
+                          'creator,campaign', @files), cost => \%c);
+}
+
+# totals
+my ($tot) = @{ $j->{total} || [] };
+my $e = expected()->{''};
+check_row('total', $tot, $e);
+my $cost_all = 0;
+$cost_all += $_ for values %cost;
+is($tot->{cost}, money($cost_all), 'total: cost');
+is($tot->{profit}, money($e->{cents} - $cost_all), 'total: profit');
+is($tot->{roi}, r4($e->{cents} - $cost_all, $cost_all), 'total: ROI');
+is(grp('anna')->{visits},
+   ($want{anna}{clicks} // 0) + ($want{anna}{landings} // 0), 'anna: visits');
+is(grp('anna')->{pixel_conversions}, 2, 'anna: A-1 and A-3 by pixel only');
+
+# first and last seen, from the records' ts: each creator's clicks and
+# landings (bots too), and the time of its orders (their first report:
+# postback before pixel, then the earliest)
+my (%first, %last, %report);
+sub seen {
+    my ($c, $ts) = @_;
+    $first{$c} = $ts if !defined $first{$c} || $ts lt $first{$c};
+    $last{$c} = $ts if !defined $last{$c} || $ts gt $last{$c};
+}
+for my $r (@records) {
+    if ($r->{type} eq 'conversion') {
+        my $o = $report{ $r->{order_id} };
+        my $rank = sub { (($_[0]{source} // '') eq 'postback' ? 0 : 1)
+                         . $_[0]{ts} };
+        $report{ $r->{order_id} } = $r
+            if !$o || $rank->($r) lt $rank->($o);
+    } elsif ($r->{type} eq 'click' || $r->{type} eq 'landing') {
+        seen($r->{creator} // '', $r->{ts});
+    }
+}
+seen($owner{$_}, $report{$_}{ts}) for keys %report;
+for my $c ('anna', 'bob', 'carla', '') {
+    is(grp($c)->{first_seen}, $first{$c} // 'none here', "'$c': first seen");
+    is(grp($c)->{last_seen}, $last{$c} // 'none here', "'$c': last seen");
+}
+my @all_ts = sort map { $_->{ts} } grep { $_->{type} ne 'miss' } @records;
+is($tot->{first_seen}, $all_ts[0], 'total: first seen');
+is($tot->{last_seen}, $all_ts[-1], 'total: last seen');
 
 my $a = $j->{attribution};
 is($a->{orders}, scalar(keys %orders), 'orders counted once');
