@@ -48,7 +48,8 @@ bench: all
 
 # Debian package, built with dpkg-buildpackage (debian/, dh-sequence-nginx)
 # in a copy of the tree under build/deb; the .deb is copied here. Version:
-# debian/changelog.
+# debian/changelog. The build dependencies come from apt-get build-dep, not
+# scripts/deps.sh: building the package never stops or disables an nginx.
 DEB_PKG  = libnginx-mod-http-affiliate
 DEB_VER  = $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 DEB_ARCH = $(shell dpkg --print-architecture)
@@ -61,7 +62,7 @@ DEB_FILES = $(wildcard LICENSE README.md config debian docs examples \
 
 .PHONY: deb test-deb
 
-deb: deps
+deb:
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
 	tar -C $(CURDIR) --exclude=__pycache__ -cf - $(DEB_FILES) \
 	    | tar -C $(DEB_SRC) -xf -

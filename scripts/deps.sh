@@ -31,14 +31,17 @@ sudo=""
 $sudo apt-get update -q >/dev/null
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
     --no-install-recommends $missing >/dev/null
-# Debian starts the packaged nginx on port 80; we only want its binary.
-$sudo systemctl disable --now nginx >/dev/null 2>&1 || true
-# the shipping tests start their own ClickHouse and PostgreSQL servers
-for s in clickhouse-server postgresql; do
-    case "$missing" in *"$s"*)
+
+# Debian starts the servers it installs: the packaged nginx on port 80, the
+# ClickHouse and PostgreSQL servers (the shipping tests start their own),
+# the Prometheus server that comes with promtool. We only want their
+# binaries, so the ones this run has just installed are stopped and
+# disabled. A server that was already installed is left as it is: on a
+# machine whose nginx serves sites, nothing here stops or disables it.
+for s in nginx clickhouse-server postgresql prometheus; do
+    case " $missing " in *" $s "*)
+        echo "stopping and disabling $s (installed just now)"
         $sudo systemctl disable --now "$s" >/dev/null 2>&1 || true
         $sudo service "$s" stop >/dev/null 2>&1 || true ;;
     esac
 done
-# nor the Prometheus server that comes with promtool
-$sudo systemctl disable --now prometheus >/dev/null 2>&1 || true

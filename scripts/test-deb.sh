@@ -1,17 +1,22 @@
 #!/bin/sh
 # make test-deb: installs the package built by "make deb" on this machine and
 # checks it the way an ops engineer uses it (TAP output):
-#   install (module enabled in /etc/nginx/modules-enabled), example config
+#   install (module enabled in /etc/nginx/modules-enabled), the tools
+#   /usr/bin/affiliate-report and /usr/bin/affiliate-ship run, the
+#   affiliate-ship unit installed but not enabled, and valid; example config
 #   in place, nginx -t, nginx started, a link followed and its record seen;
-#   logrotate -f with the shipped file while clicks flow: the log is rotated
-#   and the records continue in the new file without a seq gap;
-#   apt-get remove disables the module (nginx starts without it),
-#   reinstall enables it again, purge removes the configuration, install
-#   after purge works.
+#   logrotate -f with the shipped file while clicks flow: the httpd-prerotate
+#   hook runs, the log is rotated and the records continue in the new file
+#   without a seq gap; apt-get remove disables the module (nginx starts
+#   without it), reinstall enables it again, purge removes the
+#   configuration, install after purge works.
 # It needs root, the system nginx stopped (the shipped logrotate entry
 # signals /run/nginx.pid, so the test's nginx uses it) and none of the
 # package's files present. It leaves the machine as it found it: the package
-# purged, the example configuration and the logs removed, its nginx stopped.
+# purged, the packages it installed (logrotate or curl if they were missing,
+# the package's own dependencies) purged, the example configuration, the
+# logs and its httpd-prerotate hook removed, its nginx stopped. Not undone:
+# the apt-get update it runs when it has to install logrotate or curl.
 #
 # usage: sh scripts/test-deb.sh ./libnginx-mod-http-affiliate_VERSION_ARCH.deb
 set -u
@@ -31,6 +36,9 @@ links_dir=/etc/nginx/affiliate
 logdir=/var/log/nginx/affiliate
 log=$logdir/affiliate.log
 examples=/usr/share/doc/$pkg/examples
+unit=/lib/systemd/system/affiliate-ship.service
+wants=/etc/systemd/system/multi-user.target.wants/affiliate-ship.service
+hookdir=/etc/logrotate.d/httpd-prerotate
 ua='Mozilla/5.0 (X11; Linux x86_64) aff-deb-test/1.0'
 
 n=0
@@ -76,8 +84,19 @@ pkg_status() {
         || echo not-installed
 }
 
+# apt-get, waiting up to 5 min for the dpkg lock (other sessions may be
+# installing); the packages it sets up are noted in $tmp/set-up, so that
+# cleanup can take away those that were not on the machine before.
 apt() {
-    DEBIAN_FRONTEND=noninteractive apt-get -y -q "$@" > "$tmp/apt.log" 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get -y -q \
+        -o DPkg::Lock::Timeout=300 "$@" > "$tmp/apt.log" 2>&1
+    apt_rc=$?
+    sed -n 's/^Setting up \([^ :]*\).*/\1/p' "$tmp/apt.log" >> "$tmp/set-up"
+    return $apt_rc
+}
+
+installed_packages() {  # "name status" of every package dpkg knows
+    dpkg-query -W -f='${Package} ${db:Status-Status}\n' | sort -u
 }
 
 # --- preconditions: change nothing unless the machine is as expected -----
@@ -88,7 +107,8 @@ case "$(pkg_status)" in
 not-installed) ;;
 *) bail "$pkg is already on this machine ($(pkg_status)); not touching it" ;;
 esac
-for f in "$conf" "$links_dir" "$logdir" "$link" "$link.removed" "$rot"; do
+for f in "$conf" "$links_dir" "$logdir" "$link" "$link.removed" "$rot" \
+         "$unit" "$wants"; do
     [ -e "$f" ] || [ -L "$f" ] && bail "$f exists; not touching it"
 done
 if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
@@ -97,23 +117,16 @@ if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 fi
 [ -x "$nginx" ] || bail "$nginx missing (apt-get install nginx)"
 
-missing=
-for p in logrotate curl; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
-        || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    echo "# installing:$missing"
-    apt-get update -q > /dev/null 2>&1
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends $missing > /dev/null 2>&1 \
-        || bail "cannot install$missing"
-fi
-
 tmp=$(mktemp -d /tmp/aff-deb-XXXXXX)
+: > "$tmp/set-up"
+installed_packages > "$tmp/before"
 enabled_before=$(ls -A /etc/nginx/modules-enabled)
 pidfile_before=no
 [ -e "$pidfile" ] && pidfile_before=yes
+# the shipped logrotate entry runs the hooks of this directory before a
+# rotation, as /etc/logrotate.d/nginx does: the test puts one there, unless
+# the directory is the admin's
+hook_made=no
 
 stop_nginx() {
     [ -n "$master" ] || return 0
@@ -138,6 +151,25 @@ cleanup() {
     fi
     rm -rf "$conf" "$links_dir" "$logdir"
     rm -f "$link" "$link.removed"
+    [ "$hook_made" = yes ] && rm -rf "$hookdir"
+    # what apt-get set up during the test and was not installed before:
+    # purged (removed, when only its configuration files were there)
+    purge= remove=
+    for p in $(sort -u "$tmp/set-up"); do
+        [ "$p" = "$pkg" ] && continue
+        now=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)
+        [ "$now" = installed ] || continue
+        # (a package of two architectures has two lines: the first counts)
+        case "$(awk -v p="$p" '$1 == p { print $2; exit }' "$tmp/before")" in
+        ''|not-installed) purge="$purge $p" ;;
+        config-files) remove="$remove $p" ;;
+        esac
+    done
+    if [ -n "$purge$remove" ]; then
+        echo "# removing what the test installed:$purge$remove"
+        [ -z "$purge" ] || apt purge $purge || cat "$tmp/apt.log"
+        [ -z "$remove" ] || apt remove $remove || cat "$tmp/apt.log"
+    fi
     # nginx -t creates an empty pid file to see that it can
     if [ "$pidfile_before" = no ] && [ -f "$pidfile" ] && [ ! -s "$pidfile" ]
     then
@@ -152,6 +184,18 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
+
+missing=
+for p in logrotate curl; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+        || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "# installing (removed at the end):$missing"
+    apt update
+    apt install --no-install-recommends $missing \
+        || { cat "$tmp/apt.log"; bail "cannot install$missing"; }
+fi
 
 # --- helpers ---------------------------------------------------------------
 
@@ -250,6 +294,13 @@ for my $i (1 .. $#s) {
 print "seq $s[0]..$s[-1] contiguous, ", scalar(@s), " records\n";
 END
 
+codes() {      # for a failure: the answers of the bursts, nginx's errors
+    for b in burst1 burst2; do
+        [ -s "$tmp/$b" ] && sort "$tmp/$b" | uniq -c | sed "s/^/$b: /"
+    done > "$tmp/codes"
+    grep -v '\[notice\]' "$tmp/error.log" 2>/dev/null | tail -12 >> "$tmp/codes"
+}
+
 count() {
     perl "$tmp/rec.pl" count "$@"
 }
@@ -290,10 +341,37 @@ check "$rot is a conffile" \
     sh -c "dpkg-query -W -f='\${Conffiles}' $pkg | grep -q ' $rot '"
 check "$logdir exists" test -d "$logdir"
 check "examples in $examples" \
-    test -s "$examples/links.tsv" -a -s "$examples/nginx-affiliate.conf"
-for t in $(dpkg -L "$pkg" | grep '^/usr/bin/'); do
-    check "$t runs (--help)" "$t" --help
+    test -s "$examples/links.tsv" -a -s "$examples/nginx-affiliate.conf" \
+        -a -s "$examples/affiliate-ship.default"
+check "Suggests postgresql-client (affiliate-ship --postgresql runs psql)" \
+    sh -c "dpkg-query -W -f='\${Suggests}' $pkg | grep -q postgresql-client"
+for t in affiliate-report affiliate-ship; do
+    check "/usr/bin/$t runs (--help)" "/usr/bin/$t" --help
 done
+check "the SQL in /usr/share/$pkg/sql/" \
+    test -s "/usr/share/$pkg/sql/clickhouse/schema.sql" \
+        -a -s "/usr/share/$pkg/sql/postgresql/schema.sql"
+
+check "$unit is installed" test -s "$unit"
+check "affiliate-ship is not enabled (no $wants)" \
+    sh -c "test ! -e '$wants' && test ! -L '$wants'"
+if command -v systemctl > /dev/null; then
+    systemctl is-enabled affiliate-ship.service > "$tmp/enabled" 2>&1
+    check "systemctl is-enabled affiliate-ship: disabled" \
+        grep -qx disabled "$tmp/enabled"
+fi
+if [ -d /run/systemd/system ]; then
+    check "affiliate-ship is not running" \
+        sh -c "! systemctl is-active -q affiliate-ship.service"
+    check "systemctl cat affiliate-ship" systemctl cat affiliate-ship.service
+fi
+if command -v systemd-analyze > /dev/null; then
+    # its Documentation= (man:affiliate-ship(1)) too, when man is there
+    man=--man=no
+    command -v man > /dev/null && man=--man=yes
+    check "systemd-analyze verify $man $unit" \
+        systemd-analyze verify "$man" "$unit"
+fi
 
 # --- example configuration, nginx -t, a click -----------------------------
 
@@ -325,8 +403,15 @@ fi
 # --- logrotate while clicks flow -------------------------------------------
 
 phase "logrotate"
+if [ ! -e "$hookdir" ]; then
+    mkdir "$hookdir" && hook_made=yes
+    printf '#!/bin/sh\necho "$(date +%%s)" >> %s/prerotate-ran\n' "$tmp" \
+        > "$hookdir/aff-deb-test"
+    chmod 755 "$hookdir/aff-deb-test"
+fi
 burst=3000
 total=1
+: > "$tmp/burst1"        # before curl: the loop below reads it at once
 curl -s -o /dev/null -A "$ua" -w '%{http_code}\n' \
     "http://127.0.0.1:$port/go/summer?n=[1-$burst]" > "$tmp/burst1" &
 curl_pid=$!
@@ -338,8 +423,20 @@ done
 check "logrotate -f $rot (during $burst clicks)" \
     logrotate -f -s "$tmp/logrotate.state" "$rot"
 wait "$curl_pid"
+if [ "$hook_made" = yes ]; then
+    check "the $hookdir hook ran once" \
+        test "$(wc -l 2>/dev/null < "$tmp/prerotate-ran")" = 1
+else
+    ok "# skip $hookdir is the admin's: no test hook put there"
+fi
+[ "$hook_made" = yes ] && rm -rf "$hookdir" && hook_made=no
 during=$(grep -c '^302$' "$tmp/burst1")
-check "$burst clicks during the rotation: all 302" test "$during" = "$burst"
+if [ "$during" = "$burst" ]; then
+    ok "$burst clicks during the rotation: all 302"
+else
+    codes
+    not_ok "$burst clicks during the rotation: all 302" "$tmp/codes"
+fi
 total=$((total + burst))
 check "$log.1 was rotated out" test -s "$log.1"
 check "a new $log was created (www-data, 0640)" \
@@ -348,12 +445,18 @@ check "a new $log was created (www-data, 0640)" \
 curl -s -o /dev/null -A "$ua" -w '%{http_code}\n' \
     "http://127.0.0.1:$port/go/kit?n=[1-500]" > "$tmp/burst2"
 total=$((total + $(grep -c '^302$' "$tmp/burst2")))
+if [ "$(grep -c '^302$' "$tmp/burst2")" != 500 ]; then
+    codes
+    sed 's/^/# /' "$tmp/codes"
+fi
 wait_count "$total" "$log.1" "$log"
 old=$(count "$log.1")
 new=$(count "$log")
 echo "# records: $old in $log.1, $new in $log, $total clicks"
 check "every click has its record ($total)" \
     test "$((old + new))" = "$total"
+check "the rotation came after $((burst / 3)) clicks of the burst or more" \
+    test "$old" -gt "$((burst / 3))"
 check "records written after the rotation are in the new file" \
     test "$new" -ge 500
 check "no seq gap or repeat over both files" \
