@@ -3,8 +3,10 @@
 # nginx nodes under load, one shipper per node, through faults: a shipper
 # killed with SIGKILL mid-batch and restarted, a rename rotation with
 # nginx -s reopen, one shard stopped for a while and restarted, and a whole
-# log shipped twice.  Then every record is in the cluster exactly once by id
-# (before and after merges), and
+# log shipped twice.  The killed shipper resends at most one batch (merges
+# stopped until that is counted).  Then every record is in the cluster
+# exactly once by id (before and after merges), with "variant" and
+# "device" of A/B and device links, and
 # the ROI views equal affiliate-report --format json on the same log files,
 # field by field, per creator, campaign, creator+campaign and day, with
 # costs, per currency and converted with rates.
@@ -36,6 +38,8 @@ $_->multi("$ROOT/sql/clickhouse/roi.sql") for @$ch;
 is($ch->[0]->query('SELECT count() FROM system.clusters '
                    . "WHERE cluster = 'affiliate'"), "2\n",
    'cluster "affiliate" has 2 shards');
+# no merge folds a duplicate before phase 1's are counted
+$_->query('SYSTEM STOP MERGES affiliate.records_local') for @$ch;
 
 # --- two nginx nodes, one shipper each ---------------------------------------
 my %node = ShipDB::nginx_nodes($KEY);
@@ -57,22 +61,43 @@ sub postback {
 *click_ids = \&ShipDB::click_ids;
 
 # phase 1: load on both nodes; web1's shipper is killed mid-batch
+my $BATCH = 150;                    # ShipDB::start_ship's --batch
 my $r1;
-my $killed_at;
+my ($ck_off, $log_size);
 $r1 = traffic('web1', 1500, during => sub {
     my $end = time + 20;
     my $ck = $node{web1}->dir . '/ship/checkpoint.json';
     sleep 0.02 while time < $end && !-e $ck;
     kill 'KILL', $ship{web1};
     waitpid($ship{web1}, 0);
-    $killed_at = ship_status('web1')->{records_sent};
+    $log_size = -s $node{web1}->dir . '/aff.log';
+    my $doc = eval { decode_json(do { local (@ARGV, $/) = $ck; <> }) };
+    ($ck_off) = map { $_->{offset} } values %{ $doc->{files} // {} };
     start_ship('web1', $ch->[0], $ch->[1]);
 });
-ok(defined $killed_at && $killed_at < 1500,
-   "web1's shipper killed mid-stream (status: " . ($killed_at // 'none')
-   . ' records), restarted');
+ok(defined $ck_off && $ck_off < $log_size,
+   "web1's shipper killed with records left to send (checkpoint at byte "
+   . ($ck_off // 'none') . " of $log_size), restarted");
 my $r2 = traffic('web2', 1500);
 is($r1->{errors} + $r2->{errors}, 0, 'phase 1: no request errors');
+
+# what web1 wrote in phase 1 reaches the cluster; the restart sent again
+# at most the batch that was in flight when the shipper was killed
+sleep 0.5;                          # flush=100ms: every record is written
+my $w1 = keys %{ ShipDB::ids_in($node{web1}->dir . '/aff.log') };
+my ($w1_rows, $w1_ids) = (0, 0);
+my $w1_end = time + 60;
+while (time < $w1_end) {
+    ($w1_rows, $w1_ids) = map { $_ + 0 } split /\t/, $ch->[0]->query(
+        "SELECT count(), uniqExact(id) FROM affiliate.records "
+        . "WHERE node = 'web1'");
+    last if $w1_ids >= $w1;
+    sleep 0.3;
+}
+is($w1_ids, $w1, "phase 1: web1's $w1 records in the cluster");
+ok($w1_rows - $w1_ids <= $BATCH, 'SIGKILL and restart: at most one batch '
+   . "sent twice ($w1_rows rows, $w1_ids ids, batches of $BATCH)");
+$_->query('SYSTEM START MERGES affiliate.records_local') for @$ch;
 my @c1 = click_ids($r1);
 my @c2 = click_ids($r2);
 
@@ -90,6 +115,8 @@ $bad++ unless postback('web2', undef, 'NOCLICK-1', '5', 'EUR') == 200;
 $bad++ unless postback('web1', 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ', 'U-1', '1', 'GBP')
     == 200;
 is($bad, 0, 'postbacks answered 200');
+is(ShipDB::option_clicks($node{web1}) + ShipDB::option_clicks($node{web2}),
+   0, 'clicks on an A/B link and a device link');
 
 # rotation of web1's log: rename, then nginx -s reopen
 rename $node{web1}->dir . '/aff.log', $node{web1}->dir . '/aff.log.1'
@@ -152,6 +179,9 @@ for my $line (split /\n/, $ch->[0]->query(
 }
 is_deeply([sort keys %have], [sort keys %want],
           'the ids in the cluster are exactly the ids in the logs');
+ShipDB::compare_options($ch->[0]->query(
+    'SELECT id, variant, device FROM affiliate.records '
+    . 'WHERE isNotNull(variant) OR isNotNull(device)'), "\t", @files);
 
 # the worst replay: web2's log shipped again from the start (a lost state
 # directory); the ids stay exact, and the ROI below is computed with these
@@ -258,6 +288,43 @@ like($o, qr/bad ClickHouse URL/, 'a bad URL: says so');
 $o = `$SHIP --clickhouse ${\ $ch->[0]->http_url} --table affiliate.costs --state $dir/s3 --once $dir/aff.log 2>&1`;
 is($? >> 8, 2, 'a schema mismatch: exit 2');
 like($o, qr/has no column/, 'a schema mismatch: says which column');
+
+# tables made before variant and device: the shipper says what is missing;
+# sql/clickhouse/add-variant-device.sql adds them (here in a database
+# "upg" made by schema.sql without the two columns)
+sub upg_sql {
+    my ($s, $file) = @_;
+    open my $f, '<', $file or die "$file: $!";
+    my $text = do { local $/; <$f> };
+    $text =~ s/--[^\n]*//g;
+    $text =~ s/\baffiliate\.(records|costs|rates)/upg.$1/g;
+    $text =~ s/DATABASE IF NOT EXISTS affiliate/DATABASE IF NOT EXISTS upg/;
+    $text =~ s/Distributed\(affiliate, affiliate,/Distributed(affiliate, upg,/;
+    $s->query($_) for grep { /\S/ } split /;\s*\n/, $text;
+}
+for my $s (@$ch) {
+    upg_sql($s, "$ROOT/sql/clickhouse/schema.sql");
+    $s->query("ALTER TABLE upg.$_ DROP COLUMN variant, DROP COLUMN device")
+        for qw(records_local records);
+}
+ShipDB::upgrade_log("$dir/upg.log");
+my $url = $ch->[0]->http_url;
+$o = `$SHIP --clickhouse $url --table upg.records --state $dir/s5 --once $dir/upg.log 2>&1`;
+is($? >> 8, 2, 'a table made before variant and device: exit 2');
+like($o, qr/has no column variant, device: .*ALTER TABLE/,
+     '... naming both and the upgrade');
+upg_sql($_, "$ROOT/sql/clickhouse/add-variant-device.sql") for @$ch;
+$o = `$SHIP --clickhouse $url --table upg.records --state $dir/s5 --once $dir/upg.log 2>&1`;
+is($? >> 8, 0, 'after add-variant-device.sql: shipped') or diag $o;
+my $u = '';
+$end = time + 20;
+while (time < $end) {
+    $u = $ch->[0]->query('SELECT variant, device FROM upg.records');
+    last if $u ne '';
+    sleep 0.2;
+}
+is($u, "2\tios\n", '... with variant and device');
+
 chmod 0, "$dir/rates.tsv";
 if ($> != 0) {
     $o = `$SHIP --clickhouse ${\ $ch->[0]->http_url} --state $dir/s4 $dir/rates.tsv 2>&1`;

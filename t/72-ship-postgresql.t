@@ -4,8 +4,13 @@
 # nodes, no order id, unknown and bot click ids, bad amounts, three
 # currencies): a shipper killed with SIGKILL mid-batch and restarted, a
 # rename rotation with nginx -s reopen, the server stopped for a while.
-# Then every record is in the table once by id, and the ROI views equal
-# affiliate-report --format json on the same files, field by field.
+# Then every record is in the table once by id (with "variant" and
+# "device" of A/B and device links), and the ROI views equal
+# affiliate-report --format json on the same files, field by field.  Then
+# the shipper's own errors: a schema mismatch, a table made before variant
+# and device (and sql/postgresql/add-variant-device.sql), a connection
+# string psql rejects, an unknown host name and a database that does not
+# exist at start-up: exit 2 with one line.
 use strict;
 use warnings;
 use FindBin;
@@ -65,6 +70,8 @@ for my $n (qw(web1 web2)) {
                                    'EUR') == 200;
 }
 is($bad, 0, 'postbacks answered 200');
+is(ShipDB::option_clicks($node{web1}) + ShipDB::option_clicks($node{web2}),
+   0, 'clicks on an A/B link and a device link');
 
 rename $node{web1}->dir . '/aff.log', $node{web1}->dir . '/aff.log.1'
     or die $!;
@@ -117,6 +124,10 @@ my %have = map { $_ => 1 } split /\n/,
     $pg->query('SELECT id FROM affiliate.records');
 is_deeply([sort keys %have], [sort keys %want],
           'the ids in the table are exactly the ids in the logs');
+ShipDB::compare_options($pg->query(
+    "SELECT id, coalesce(variant::text, '\\N'), coalesce(device, '\\N') "
+    . 'FROM affiliate.records '
+    . 'WHERE variant IS NOT NULL OR device IS NOT NULL'), '|', @files);
 system($SHIP, @target, '--state', $node{web2}->dir . '/replay', '--once',
        $node{web2}->dir . '/aff.log') == 0 or die 'replay failed';
 is($pg->query('SELECT count(*) FROM affiliate.records') + 0, $total,
@@ -199,6 +210,52 @@ is($pg->query('SELECT count(DISTINCT id) || \' \' || count(*) '
 my $o = `$SHIP @{[map { "'$_'" } @target]} --table affiliate.costs --state $dir/s3 --once $dir/aff.log 2>&1`;
 is($? >> 8, 2, 'a schema mismatch: exit 2');
 like($o, qr/has no column/, 'a schema mismatch: says which column');
+
+# a table made before variant and device (schema "upg": schema.sql without
+# them): exit 2 naming them; add-variant-device.sql adds them
+sub upg_sql {
+    my ($file) = @_;
+    open my $f, '<', $file or die "$file: $!";
+    my $text = do { local $/; <$f> };
+    $text =~ s/\baffiliate\b/upg/g;
+    open my $g, '>', "$dir/upg.sql" or die $!;
+    print $g $text;
+    close $g;
+    $pg->file("$dir/upg.sql");
+}
+upg_sql("$ROOT/sql/postgresql/schema.sql");
+$pg->query('ALTER TABLE upg.records DROP COLUMN variant, DROP COLUMN device');
+ShipDB::upgrade_log("$dir/upg.log");
+my @upg = (@target, '--table', 'upg.records', '--state', "$dir/s5", '--once',
+           "$dir/upg.log");
+$o = `$SHIP @{[map { "'$_'" } @upg]} 2>&1`;
+is($? >> 8, 2, 'a table made before variant and device: exit 2');
+like($o, qr/has no column variant, device: .*ALTER TABLE/,
+     '... naming both and the upgrade');
+upg_sql("$ROOT/sql/postgresql/add-variant-device.sql");
+upg_sql("$ROOT/sql/postgresql/add-variant-device.sql");
+$o = `$SHIP @{[map { "'$_'" } @upg]} 2>&1`;
+is($? >> 8, 0, 'after add-variant-device.sql (twice): shipped') or diag $o;
+is($pg->query("SELECT variant || ' ' || device FROM upg.records"), "2 ios\n",
+   '... with variant and device');
+
+# connection strings: refused by psql's parser, an unknown host name, a
+# database that does not exist (the last two: at start-up only)
+for my $c (['bad connection string', 'host=/tmp dbname=aff foo=bar',
+            qr/^affiliate-ship: bad PostgreSQL connection string: invalid connection option "foo"$/],
+           ['bad port in the string', 'port=abc',
+            qr/^affiliate-ship: bad PostgreSQL connection string: invalid integer value "abc" for connection option "port"$/],
+           ['bad URI', 'postgresql://a@[x/db',
+            qr/^affiliate-ship: bad PostgreSQL connection string: .*in URI[^\n]*$/],
+           ['unknown host name', 'host=no-such-host.invalid dbname=aff',
+            qr/^affiliate-ship: PostgreSQL at start-up: could not translate host name "no-such-host.invalid" to address/],
+           ['no such database', $pg->dsn =~ s/dbname=aff/dbname=nodb/r,
+            qr/^affiliate-ship: PostgreSQL at start-up: .*database "nodb" does not exist$/]) {
+    my ($what, $dsn, $re) = @$c;
+    $o = `$SHIP --postgresql '$dsn' --state $dir/s6 --once $dir/aff.log 2>&1`;
+    is($? >> 8, 2, "$what: exit 2");
+    like($o, $re, "$what: says so, in one line") or diag $o;
+}
 
 for my $n (qw(web1 web2)) {
     kill 'TERM', $ship{$n};

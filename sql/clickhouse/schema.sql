@@ -2,7 +2,9 @@
 -- Apply on EVERY server of the cluster (no ON CLUSTER: that needs
 -- ZooKeeper), e.g.  clickhouse-client --multiquery < schema.sql
 -- The cluster is named "affiliate" in remote_servers (docs/shipping.md).
--- Works on ClickHouse 18.16 (Debian 12) and later.
+-- Tested on ClickHouse 18.16 (Debian 12) only; uses no function or type
+-- that later releases removed (docs/shipping.md).  Tables made by an
+-- earlier version lack variant and device: docs/shipping.md, "Upgrading".
 
 CREATE DATABASE IF NOT EXISTS affiliate;
 
@@ -32,6 +34,8 @@ CREATE TABLE IF NOT EXISTS affiliate.records_local
     region      Nullable(String),
     city        Nullable(String),
     asn         Nullable(UInt32),
+    variant     Nullable(UInt32),
+    device      Nullable(String),
     bot         UInt8,
     bot_reason  Nullable(String),
     `unique`    Nullable(UInt8),

@@ -1,5 +1,7 @@
 -- ngx_http_affiliate_module records in PostgreSQL (13 and later; tested
 -- on Debian 12's 15).  psql -d DB -f schema.sql
+-- A table made by an earlier version lacks variant and device:
+-- docs/shipping.md, "Upgrading".
 -- affiliate-ship --postgresql loads each batch with \copy into a jsonb
 -- staging table and INSERT ... ON CONFLICT (id) DO NOTHING: the primary
 -- key drops a batch resent after a crash.
@@ -27,6 +29,8 @@ CREATE TABLE IF NOT EXISTS affiliate.records (
     region      text,
     city        text,
     asn         bigint,
+    variant     bigint,
+    device      text,
     bot         boolean NOT NULL,
     bot_reason  text,
     "unique"    boolean,

@@ -12,6 +12,10 @@ package ShipDB;
 #   ShipDB::compare_roi($by, \@report_cmd, \@sql_rows, $what)
 #       tests that the ROI rows of a view equal affiliate-report's JSON
 #       groups, field by field (numbers compared as exact decimals).
+#   ShipDB::nginx_nodes, start_ship, traffic, option_clicks (clicks on an
+#   A/B link and a device link), compare_options (their variant and device
+#   in a table equal the logs'), upgrade_log: two nginx nodes, their
+#   shippers and what the tests send them.
 
 use strict;
 use warnings;
@@ -316,10 +320,15 @@ my $ROOT = File::Basename::dirname(Cwd::abs_path(__FILE__)) . '/../..';
 
 sub nginx_nodes {
     my ($key) = @_;
+    # e: an A/B link, f: a device link (option_clicks() below)
     my $links = "a\thttps://shop.example/a\tanna\tsummer\n"
               . "b\thttps://shop.example/b\tbob\twinter\n"
               . "c\thttps://shop.example/c\tcarla\tlaunch\n"
-              . "d\thttps://shop.example/d\tanna\tstories\n";
+              . "d\thttps://shop.example/d\tanna\tstories\n"
+              . "e\thttps://shop.example/e\tanna\tsummer\t"
+              . "ab=https://shop.example/e1*50,https://shop.example/e2*50\n"
+              . "f\thttps://shop.example/f\tbob\twinter\t"
+              . "ios=https://apps.example/f\tandroid=https://play.example/f\n";
     my %node;
     for my $n (qw(web1 web2)) {
         $node{$n} = Aff->new(
@@ -400,6 +409,68 @@ sub traffic {
         }
         return ["/go/$l", { 'User-Agent' => $ua }];
     }, total => $total, concurrency => 4, collect => 1, %o);
+}
+
+# clicks on the A/B link (visitors that differ by User-Agent) and the
+# device link (an iPhone, an Android phone, a desktop): records with
+# "variant" and "device"
+my %UA = (
+    ios => 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) '
+        . 'AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 '
+        . 'Mobile/15E148 Safari/604.1',
+    android => 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 '
+        . '(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36',
+    desktop => 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 '
+        . '(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36');
+sub option_clicks {
+    my ($t) = @_;
+    my $bad = 0;
+    for my $i (1 .. 12) {
+        $bad++ unless $t->get('/go/e', { 'User-Agent' => "Mozilla/5.0 ab/$i" })
+            ->{status} == 302;
+    }
+    for my $dev (sort keys %UA) {
+        $bad++ unless $t->get('/go/f', { 'User-Agent' => $UA{$dev} })
+            ->{status} == 302;
+    }
+    return $bad;
+}
+
+# tests that the rows "id SEP variant SEP device" (\N: null) that a query
+# gave for the records with a variant or a device are those of the files
+sub compare_options {
+    my ($text, $sep, @files) = @_;
+    my %want;
+    for my $f (@files) {
+        open my $fh, '<', $f or die "$f: $!";
+        while (my $line = <$fh>) {
+            next unless $line =~ /"(?:variant|device)":/;
+            my $r = JSON::PP::decode_json($line);
+            next unless defined $r->{variant} || defined $r->{device};
+            $want{ $r->{id} } = join ' ', map { $_ // '\N' }
+                @{$r}{qw(variant device)};
+        }
+    }
+    my %have = map { my ($id, $v, $dv) = split /\Q$sep\E/; ($id => "$v $dv") }
+        split /\n/, $text;
+    Test::More::ok((grep { /^\d+ \\N$/ } values %want) >= 20
+                   && (grep { /^\\N (ios|android|desktop)$/ } values %want)
+                   >= 6, 'the logs have records with variant and with '
+                   . 'device (' . scalar(keys %want) . ')');
+    Test::More::is_deeply(\%have, \%want,
+                          'variant and device arrive with every record');
+}
+
+# a record with variant and device, for the upgrade tests
+sub upgrade_log {
+    my ($path) = @_;
+    open my $f, '>', $path or die "$path: $!";
+    print $f '{"ts":"2026-11-30T10:00:00.000Z","type":"click","id":'
+        . '"01UPGRADE0000000000000000A","node":"u","click_id":'
+        . '"01UPGRADE0000000000000000A","link":"e","variant":2,'
+        . '"device":"ios","ip":"203.0.113.9","bot":false,"truncated":false,'
+        . '"seq":1}' . "\n";
+    close $f;
 }
 
 sub click_ids {

@@ -28,7 +28,8 @@ def ts_str(ms):
 
 FIELDS = ('ts', 'type', 'id', 'node', 'click_id', 'link', 'rule', 'creator',
           'campaign', 'dest', 'status', 'ip', 'ua', 'referer', 'host',
-          'country', 'region', 'city', 'asn', 'bot', 'bot_reason', 'unique',
+          'country', 'region', 'city', 'asn', 'variant', 'device', 'bot',
+          'bot_reason', 'unique',
           'cookie', 'source', 'order_id', 'amount', 'currency', 'attributed',
           'duplicate', 'truncated', 'seq')
 
@@ -76,7 +77,13 @@ def main():
                 status=302 if typ == 'click' else None, bot=bot,
                 bot_reason='ua' if bot else None,
                 unique=None if bot else rng.random() < 0.7,
-                country=rng.choice(['DE', 'FR', None]))
+                country=rng.choice(['DE', 'FR', None]),
+                # A/B and device links, from the position alone (the
+                # random sequence stays as it was)
+                variant=i % 3 + 1 if typ == 'click' and i % 5 == 0
+                else None,
+                device=('ios', 'android', 'desktop')[i % 3]
+                if typ == 'click' and i % 7 == 0 else None)
             clicks.append((ms, cid, c, cp, bot, node))
             if len(clicks) > 5000:
                 clicks.pop(rng.randrange(len(clicks)))
