@@ -90,7 +90,9 @@ PROVE_JOBS ?= 2
 VALGRIND_TESTS ?= t/01-redirect.t t/02-record.t t/03-hostile.t \
     t/07-tiny-zone.t t/08-config-errors.t t/09-variables.t t/20-geo.t \
     t/21-geo-records.t t/30-rules.t t/31-open-redirect.t t/32-capture.t \
-    t/33-cookie.t t/34-conversion.t t/35-bots.t t/36-unique-anon.t
+    t/33-cookie.t t/34-conversion.t t/35-bots.t t/36-unique-anon.t \
+    t/13-shared-log.t t/14-zone-tables.t t/39-core-edges.t \
+    t/42-link-options.t
 
 asan:
 	@bash scripts/build-asan.sh
