@@ -5,12 +5,12 @@ set -e
 
 pkgs="gcc make nginx nginx-dev libmaxminddb-dev libpcre2-dev libssl-dev zlib1g-dev"
 case "$1" in
-# prometheus: promtool checks the status's Prometheus format
-test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb chromium prometheus" ;;
+# prometheus: promtool checks the status's Prometheus format; strace: t/17 (one buffer per event)
+test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb strace chromium prometheus" ;;
 bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
 # build-asan.sh: clang, apt-get source (dpkg-dev); test-valgrind: valgrind
 asan)  pkgs="$pkgs clang libclang-rt-14-dev llvm-14 dpkg-dev"
-       pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb" ;;
+       pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb strace" ;;
 valgrind) pkgs="$pkgs valgrind mmdb-bin libmaxmind-db-writer-perl" ;;
 # fuzz/build.sh: clang 14 with libFuzzer, apt-get source (dpkg-dev)
 fuzz)  pkgs="$pkgs clang-14 libclang-rt-14-dev dpkg-dev binutils" ;;
