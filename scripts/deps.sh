@@ -5,7 +5,8 @@ set -e
 
 pkgs="gcc make nginx nginx-dev libmaxminddb-dev libpcre2-dev libssl-dev zlib1g-dev"
 case "$1" in
-# prometheus: promtool checks the status's Prometheus format; strace: t/17 (one buffer per event)
+# prometheus: promtool checks the status's Prometheus format;
+# strace: t/17-flush-bound.t (one buffer per event)
 test)  pkgs="$pkgs mmdb-bin libmaxmind-db-writer-perl gdb strace chromium prometheus" ;;
 bench) pkgs="$pkgs wrk libmaxmind-db-writer-perl" ;;
 # build-asan.sh: clang, apt-get source (dpkg-dev); test-valgrind: valgrind
