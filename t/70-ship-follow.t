@@ -118,6 +118,12 @@ sub shipped {
     open my $f, '<', "$d/inserts" or return ();
     return map { decode_json($_) } <$f>;
 }
+# the shipper's output and exit status, with a ClickHouse URL list
+sub ship_out {
+    my ($urls, @args) = @_;
+    my $o = `$SHIP --clickhouse $urls --state $d/x @args $d/aff.log 2>&1`;
+    return ($? >> 8, $o);
+}
 sub slurp {
     open my $f, '<', $_[0] or return '';
     local $/;
@@ -304,16 +310,16 @@ unlink "$d/fail";
 
 # errors: a server that is not ClickHouse, a proxy that cannot reach it, an
 # unknown host name, bad URL, unreadable checkpoint
-my $o = `$SHIP --clickhouse http://127.0.0.1:$web --state $d/x $d/aff.log 2>&1`;
-is($? >> 8, 2, 'not ClickHouse (501 and an HTML page): exit 2');
+my ($rc, $o) = ship_out("http://127.0.0.1:$web");
+is($rc, 2, 'not ClickHouse (501 and an HTML page): exit 2');
 like($o, qr/answers HTTP 501 but is not ClickHouse's HTTP interface/,
      'not ClickHouse: says so');
 is(scalar(() = $o =~ /\n/g), 1, 'not ClickHouse: one line')
     or diag $o;
-$o = `$SHIP --clickhouse http://127.0.0.1:$port,http://127.0.0.1:$web --state $d/x $d/aff.log 2>&1`;
-is($? >> 8, 2, 'the second server of the list is not ClickHouse: exit 2');
-$o = `$SHIP --clickhouse http://no-such-host.invalid:8123 --state $d/x $d/aff.log 2>&1`;
-is($? >> 8, 2, 'an unknown host name at start-up: exit 2');
+($rc, $o) = ship_out("http://127.0.0.1:$port,http://127.0.0.1:$web");
+is($rc, 2, 'the second server of the list is not ClickHouse: exit 2');
+($rc, $o) = ship_out('http://no-such-host.invalid:8123');
+is($rc, 2, 'an unknown host name at start-up: exit 2');
 like($o, qr/no-such-host\.invalid:8123: unknown host name/,
      'an unknown host name: says so');
 start(url => "http://127.0.0.1:$proxy", state => "$d/st-proxy",
@@ -326,8 +332,8 @@ is(status("$d/st-proxy/status.json")->{last_error},
    "127.0.0.1:$proxy: HTTP 502 502 Bad Gateway 502 Bad Gateway nginx",
    'a proxy answering 502: the page as one line');
 unlike(slurp("$d/proxy.err"), qr/<|\n\n/, '... in the log too');
-$o = `$SHIP --clickhouse http://127.0.0.1:notaport --state $d/x $d/aff.log 2>&1`;
-is($? >> 8, 2, 'bad port: exit 2');
+($rc, $o) = ship_out('http://127.0.0.1:notaport');
+is($rc, 2, 'bad port: exit 2');
 like($o, qr/bad port/, 'bad port: says so');
 open my $ck, '>', "$d/st/checkpoint.json" or die;
 print $ck "{broken";

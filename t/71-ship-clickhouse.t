@@ -308,13 +308,14 @@ for my $s (@$ch) {
         for qw(records_local records);
 }
 ShipDB::upgrade_log("$dir/upg.log");
-my $url = $ch->[0]->http_url;
-$o = `$SHIP --clickhouse $url --table upg.records --state $dir/s5 --once $dir/upg.log 2>&1`;
+my $upg = "--clickhouse ${\ $ch->[0]->http_url} --table upg.records "
+    . "--state $dir/s5 --once $dir/upg.log";
+$o = `$SHIP $upg 2>&1`;
 is($? >> 8, 2, 'a table made before variant and device: exit 2');
 like($o, qr/has no column variant, device: .*ALTER TABLE/,
      '... naming both and the upgrade');
 upg_sql($_, "$ROOT/sql/clickhouse/add-variant-device.sql") for @$ch;
-$o = `$SHIP --clickhouse $url --table upg.records --state $dir/s5 --once $dir/upg.log 2>&1`;
+$o = `$SHIP $upg 2>&1`;
 is($? >> 8, 0, 'after add-variant-device.sql: shipped') or diag $o;
 my $u = '';
 $end = time + 20;
