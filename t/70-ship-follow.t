@@ -136,13 +136,17 @@ sub wait_for {
     while (time < $end) { return 1 if $cb->(); sleep 0.05 }
     return $cb->();
 }
+# a record as the module writes it: "seq" last (a file truncated and
+# rewritten with a record of the same length differs in its last bytes)
+my $JSON = JSON::PP->new->canonical;
 sub rec {
     my ($seq, %o) = @_;
     my $id = sprintf('01TEST%020d', $seq);
-    return encode_json({ ts => '2026-11-25T10:00:00.000Z', type => 'click',
-                         id => $id, node => 'n1', click_id => $id,
-                         bot => JSON::PP::false, truncated => JSON::PP::false,
-                         seq => $seq, %o }) . "\n";
+    my $j = $JSON->encode({ ts => '2026-11-25T10:00:00.000Z', type => 'click',
+                            id => $id, node => 'n1', click_id => $id,
+                            bot => JSON::PP::false,
+                            truncated => JSON::PP::false, %o });
+    return $j =~ s/\}\z/,"seq":$seq}\n/r;
 }
 sub append {
     open my $f, '>>', "$d/aff.log" or die $!;
@@ -259,6 +263,26 @@ is_deeply([map { $_->{node} } @named], ['web9', 'web9'],
 is($named[0]{id}, $named[1]{id}, '--node: the same derived id every time');
 isnt($named[0]{id}, $old->{id},
      '--node: another node, another derived id');
+
+# what affiliate-report holds malformed is skipped (a creator that is not
+# a string, a negative variant, a lone surrogate in a field the report
+# reads); "" reads as null; a lone surrogate elsewhere becomes U+FFFD
+open my $odd, '>', "$d/odd.log" or die;
+print $odd rec(1, creator => 5), rec(2, variant => -1),
+    rec(3) =~ s/"seq":3/"ua":"a\\ud800b","seq":3/r,
+    rec(4) =~ s/"seq":4/"link":"x\\udfffy","seq":4/r,
+    rec(5, creator => ''), rec(6, variant => 2, device => 'ios');
+close $odd;
+is(system("$SHIP --clickhouse http://127.0.0.1:$port --state $d/st-odd "
+          . "--once $d/odd.log 2>$d/odd.err"), 0, 'odd records: exit 0');
+my @odd = (shipped())[-3 .. -1];
+is(join(',', map { $_->{seq} } @odd), '3,5,6',
+   'records the report holds malformed are skipped');
+is(scalar(() = slurp("$d/odd.err") =~ /malformed line/g), 3,
+   '... each logged');
+is($odd[0]{ua}, "a\x{fffd}b", 'a lone surrogate in ua: U+FFFD');
+is($odd[1]{creator}, undef, 'an empty creator: null');
+is("$odd[2]{variant} $odd[2]{device}", '2 ios', 'variant and device sent');
 
 # no server answers at start-up, with a backlog: status.json at once (lag
 # in records, exactly once counted to the end; lag in seconds from the
