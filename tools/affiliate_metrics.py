@@ -39,6 +39,18 @@ HUNDRED = Decimal(100)
 # miss:         counted in the integrity section only.
 # conversion:   a report of an order; orders are deduplicated (below).
 
+# every field the report reads; a record without some of them (an older
+# module, or a hand-made line) reads them as null.  affiliate-ship skips the
+# records the report holds malformed by the same two lists, so that the ROI
+# in SQL counts what the report counts.
+RECORD_FIELDS = ('ts', 'type', 'seq', 'node', 'id', 'click_id', 'link',
+                 'creator', 'campaign', 'country', 'variant', 'device', 'bot',
+                 'unique', 'reason', 'source', 'order_id', 'amount',
+                 'currency', 'attributed', 'duplicate')
+# fields that are a string or null (an empty string reads as null)
+RECORD_STRINGS = ('id', 'click_id', 'link', 'creator', 'campaign', 'country',
+                  'device', 'reason')
+
 TRAFFIC = ('click', 'landing')
 TYPES = frozenset(('click', 'miss', 'landing', 'conversion'))
 
