@@ -585,6 +585,8 @@ extern ngx_str_t  ngx_http_affiliate_no_store;
 ngx_int_t ngx_http_affiliate_redirect_status(ngx_conf_t *cf,
     ngx_str_t *value);
 ngx_uint_t ngx_http_affiliate_redirect_status_valid(ngx_int_t n);
+/* what it accepts, for the messages of status= (links, rules, redirect) */
+#define NGX_HTTP_AFFILIATE_STATUS_EXPECTED  "expected 301, 302, 303, 307 or 308"
 ngx_int_t ngx_http_affiliate_send_empty(ngx_http_request_t *r,
     ngx_uint_t status);
 ngx_int_t ngx_http_affiliate_send_body(ngx_http_request_t *r,

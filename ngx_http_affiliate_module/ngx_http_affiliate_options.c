@@ -610,7 +610,7 @@ ngx_http_affiliate_opt_status(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     n = ngx_atoi(value->data, value->len);
 
     if (!ngx_http_affiliate_redirect_status_valid(n)) {
-        return "expected 301, 302, 303, 307 or 308";
+        return NGX_HTTP_AFFILIATE_STATUS_EXPECTED;
     }
 
     link->opts->status = n;

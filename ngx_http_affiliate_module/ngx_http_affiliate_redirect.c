@@ -490,7 +490,7 @@ ngx_http_affiliate_redirect_status(ngx_conf_t *cf, ngx_str_t *value)
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid redirect status \"%V\", "
-                       "expected 301, 302, 303, 307 or 308", value);
+                       NGX_HTTP_AFFILIATE_STATUS_EXPECTED, value);
 
     return NGX_ERROR;
 }
