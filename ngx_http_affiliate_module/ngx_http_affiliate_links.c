@@ -282,8 +282,7 @@ ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
                             : ngx_http_affiliate_geo_parse(cf, &opts[i], link);
 
         } else {
-            err = ngx_http_affiliate_link_option(cf, link, slug, &opts[i],
-                                                 &where);
+            err = ngx_http_affiliate_link_option(cf, link, &opts[i], &where);
         }
 
         if (err) {
@@ -291,7 +290,7 @@ ngx_http_affiliate_link_make(ngx_conf_t *cf, ngx_http_affiliate_links_t **lp,
         }
     }
 
-    err = ngx_http_affiliate_link_options_check(cf, link);
+    err = ngx_http_affiliate_link_options_check(cf, link, slug);
     if (err) {
         return err;
     }

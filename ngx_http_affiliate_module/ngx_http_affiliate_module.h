@@ -562,12 +562,12 @@ ngx_http_affiliate_dest_t *ngx_http_affiliate_geo_dest(
 
 /* ngx_http_affiliate_options.c */
 char *ngx_http_affiliate_link_option(ngx_conf_t *cf,
-    ngx_http_affiliate_link_t *link, ngx_str_t *slug, ngx_str_t *opt,
+    ngx_http_affiliate_link_t *link, ngx_str_t *opt,
     ngx_http_affiliate_origin_t *origin);
 char *ngx_http_affiliate_app_dests_check(ngx_conf_t *cf,
     ngx_http_affiliate_main_conf_t *amcf);
 char *ngx_http_affiliate_link_options_check(ngx_conf_t *cf,
-    ngx_http_affiliate_link_t *link);
+    ngx_http_affiliate_link_t *link, ngx_str_t *slug);
 char *ngx_http_affiliate_utm_strip(ngx_pool_t *pool,
     ngx_http_affiliate_dest_t *dest);
 char *ngx_http_affiliate_app_schemes(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -93,15 +93,13 @@ static ngx_http_affiliate_option_t  ngx_http_affiliate_options[] = {
 
 char *
 ngx_http_affiliate_link_option(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
-    ngx_str_t *slug, ngx_str_t *opt, ngx_http_affiliate_origin_t *origin)
+    ngx_str_t *opt, ngx_http_affiliate_origin_t *origin)
 {
     char                         *err;
     u_char                       *eq;
-    size_t                        len;
     ngx_str_t                     name, value;
     ngx_uint_t                    i;
     ngx_http_affiliate_option_t  *o;
-    u_char                        lc[NGX_HTTP_AFFILIATE_SLUG_MAX];
 
     eq = ngx_strlchr(opt->data, opt->data + opt->len, '=');
 
@@ -145,18 +143,6 @@ ngx_http_affiliate_link_option(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
 
     link->opts->given |= 1 << i;
     link->opts->origin = *origin;
-
-    /*
-     * The cap counter's key: the slug as it is looked up, lowercased
-     * (links.c), so that "Drop" in one server and "drop" in another
-     * server of the same zone share one cap.
-     */
-
-    len = ngx_min(slug->len, sizeof(lc));
-    ngx_strlow(lc, slug->data, len);
-
-    link->opts->cap_key = ngx_http_affiliate_hash(NGX_HTTP_AFFILIATE_CAP_SEED,
-                                                  lc, len);
 
     value.data = eq + 1;
     value.len = opt->data + opt->len - value.data;
@@ -212,16 +198,30 @@ ngx_http_affiliate_option_error(ngx_conf_t *cf, const char *fmt, ...)
 
 char *
 ngx_http_affiliate_link_options_check(ngx_conf_t *cf,
-    ngx_http_affiliate_link_t *link)
+    ngx_http_affiliate_link_t *link, ngx_str_t *slug)
 {
     char                            *err;
     ngx_uint_t                       i;
     ngx_http_affiliate_link_opts_t  *o;
+    u_char                           lc[NGX_HTTP_AFFILIATE_SLUG_MAX];
 
     o = link->opts;
 
     if (o == NULL) {
         return NULL;
+    }
+
+    /*
+     * The cap counter's key: the slug as it is looked up, lowercased
+     * (links.c: at most NGX_HTTP_AFFILIATE_SLUG_MAX bytes), so that
+     * "Drop" in one server and "drop" in another server of the same zone
+     * share one cap.
+     */
+
+    if (o->max_clicks) {
+        ngx_strlow(lc, slug->data, slug->len);
+        o->cap_key = ngx_http_affiliate_hash(NGX_HTTP_AFFILIATE_CAP_SEED, lc,
+                                             slug->len);
     }
 
     if (o->from && o->until && o->until <= o->from) {
