@@ -21,6 +21,11 @@
 /* the bytes of a bad value an error message quotes */
 #define NGX_HTTP_AFFILIATE_OPT_QUOTE     64
 
+/* the arguments of "%*s%s": s cut to OPT_QUOTE bytes, "..." if longer */
+#define ngx_http_affiliate_opt_quote(s)                                      \
+    ngx_min((s)->len, NGX_HTTP_AFFILIATE_OPT_QUOTE), (s)->data,              \
+    (s)->len > NGX_HTTP_AFFILIATE_OPT_QUOTE ? "..." : ""
+
 
 
 typedef char *(*ngx_http_affiliate_option_pt)(ngx_conf_t *cf,
@@ -106,8 +111,7 @@ ngx_http_affiliate_link_option(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     if (eq == NULL || eq == opt->data) {
         return ngx_http_affiliate_option_error(cf,
                    "invalid option \"%*s%s\": an option is \"name=value\"",
-                   ngx_min(opt->len, NGX_HTTP_AFFILIATE_OPT_QUOTE), opt->data,
-                   opt->len > NGX_HTTP_AFFILIATE_OPT_QUOTE ? "..." : "");
+                   ngx_http_affiliate_opt_quote(opt));
     }
 
     name.data = opt->data;
@@ -126,8 +130,7 @@ ngx_http_affiliate_link_option(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
                    "unknown option \"%*s%s=\" (ab=, from=, until=, "
                    "max_clicks=, expired=, ios=, android=, desktop=, "
                    "status=, permanent=, query=, utm= or geo=)",
-                   ngx_min(name.len, NGX_HTTP_AFFILIATE_OPT_QUOTE), name.data,
-                   name.len > NGX_HTTP_AFFILIATE_OPT_QUOTE ? "..." : "");
+                   ngx_http_affiliate_opt_quote(&name));
     }
 
     if (ngx_http_affiliate_opts(cf, link) == NULL) {
@@ -159,15 +162,8 @@ ngx_http_affiliate_link_option(ngx_conf_t *cf, ngx_http_affiliate_link_t *link,
     }
 
     return ngx_http_affiliate_option_error(cf,
-                                           "invalid \"%V=\" value \"%*s%s\": %s",
-                                           &name,
-                                           ngx_min(value.len,
-                                                   NGX_HTTP_AFFILIATE_OPT_QUOTE),
-                                           value.data,
-                                           value.len
-                                           > NGX_HTTP_AFFILIATE_OPT_QUOTE
-                                           ? "..." : "",
-                                           err);
+                   "invalid \"%V=\" value \"%*s%s\": %s", &name,
+                   ngx_http_affiliate_opt_quote(&value), err);
 }
 
 
