@@ -195,6 +195,17 @@ ngx_http_affiliate_click(ngx_http_request_t *r,
         goto record;
     }
 
+    /*
+     * A person's click on a link that is not live (410 or the expired=
+     * fallback) is no click of the link: counted by its reason only
+     * (choose.c); no click id, no click-index entry, no cookie (a
+     * visitor's valid one stays), not in the creator's counters
+     */
+
+    if (ctx->reason) {
+        goto anonymize;
+    }
+
     ngx_http_affiliate_count(sh, type == NGX_HTTP_AFFILIATE_CLICK
                                  ? NGX_HTTP_AFFILIATE_CLICKS
                                  : NGX_HTTP_AFFILIATE_LANDINGS);
@@ -247,6 +258,8 @@ ngx_http_affiliate_click(ngx_http_request_t *r,
 record:
 
     ngx_http_affiliate_stat_count(sh, ctx, type);
+
+anonymize:
 
     if (alcf->anonymize_ip) {
         ngx_http_affiliate_anonymize(r, ctx);

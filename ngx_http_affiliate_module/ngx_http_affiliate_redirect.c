@@ -15,8 +15,6 @@ static ngx_int_t ngx_http_affiliate_redirect_opts(ngx_http_request_t *r,
 static ngx_int_t ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
     ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx,
     ngx_http_affiliate_dest_t *dest, ngx_uint_t status, ngx_str_t *extra);
-static void ngx_http_affiliate_not_live(ngx_http_request_t *r,
-    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx);
 static ngx_int_t ngx_http_affiliate_send_redirect(ngx_http_request_t *r,
     ngx_http_affiliate_ctx_t *ctx);
 static ngx_int_t ngx_http_affiliate_send_status(ngx_http_request_t *r,
@@ -206,7 +204,7 @@ ngx_http_affiliate_redirect_opts(ngx_http_request_t *r,
         ctx->done |= NGX_HTTP_AFFILIATE_DONE(NGX_HTTP_AFFILIATE_CLICK);
         ctx->status = NGX_HTTP_AFFILIATE_GONE;
 
-        ngx_http_affiliate_not_live(r, zone, ctx);
+        ngx_http_affiliate_click(r, zone, ctx, NGX_HTTP_AFFILIATE_CLICK);
 
         return ngx_http_affiliate_send_empty(r, NGX_HTTP_AFFILIATE_GONE);
     }
@@ -249,44 +247,31 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
         return ngx_http_affiliate_send_empty(r, ctx->status);
     }
 
-    if (ctx->reason) {
-        /* the expired= fallback of a link that is not live: no click id */
+    /* the expired= fallback of a link that is not live has no click id */
 
-        if (ngx_http_affiliate_location_extra(r, dest, extra, &ctx->creator,
-                                              &ctx->campaign, NULL,
-                                              ctx->plain_args, &ctx->location)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ctx->reason == NULL) {
+        ngx_http_affiliate_click_prefetch(r, zone, ctx);
+
+        ngx_http_affiliate_ulid(ctx->click_id);
+        ctx->has_click_id = 1;
+
+        if (zone->sh->clicks.n) {
+            ctx->click_key = ngx_http_affiliate_click_key(zone->sh,
+                                                          ctx->click_id);
+            ctx->click_keyed = 1;
+
+            /* the lines click_index_add() will write, not the whole entry */
+
+            ngx_http_affiliate_table_prefetch(&zone->sh->clicks,
+                          ctx->click_key,
+                          offsetof(ngx_http_affiliate_click_entry_t, campaign)
+                          + ctx->campaign.len);
         }
-
-        ctx->plain_location = 0;
-        ctx->status = status ? status : alcf->redirect_status;
-
-        ngx_http_affiliate_not_live(r, zone, ctx);
-
-        return ngx_http_affiliate_send_redirect(r, ctx);
-    }
-
-    ngx_http_affiliate_click_prefetch(r, zone, ctx);
-
-    ngx_http_affiliate_ulid(ctx->click_id);
-    ctx->has_click_id = 1;
-
-    if (zone->sh->clicks.n) {
-        ctx->click_key = ngx_http_affiliate_click_key(zone->sh,
-                                                      ctx->click_id);
-        ctx->click_keyed = 1;
-
-        /* the lines click_index_add() will write, not the whole entry */
-
-        ngx_http_affiliate_table_prefetch(&zone->sh->clicks, ctx->click_key,
-                      offsetof(ngx_http_affiliate_click_entry_t, campaign)
-                      + ctx->campaign.len);
     }
 
     if (ngx_http_affiliate_location_extra(r, dest, extra, &ctx->creator,
-                                          &ctx->campaign, ctx->click_id,
+                                          &ctx->campaign,
+                                          ctx->reason ? NULL : ctx->click_id,
                                           ctx->plain_args, &ctx->location)
         != NGX_OK)
     {
@@ -304,36 +289,6 @@ ngx_http_affiliate_redirect_to(ngx_http_request_t *r,
     ngx_http_affiliate_click(r, zone, ctx, NGX_HTTP_AFFILIATE_CLICK);
 
     return ngx_http_affiliate_send_redirect(r, ctx);
-}
-
-
-/*
- * A click on a link that is not live (410 or the expired= fallback) is
- * no click of the link: no click id, no cookie (a visitor's valid one
- * stays), no click-index entry, not in clicks, unique_clicks or the
- * creator's counters; a person's is counted by its reason (choose.c), a
- * bot's in bot_clicks.  The record says why.
- */
-
-static void
-ngx_http_affiliate_not_live(ngx_http_request_t *r,
-    ngx_http_affiliate_zone_t *zone, ngx_http_affiliate_ctx_t *ctx)
-{
-    ngx_http_affiliate_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_affiliate_module);
-
-    if (ctx->bot_reason) {
-        ngx_http_affiliate_count(zone->sh, NGX_HTTP_AFFILIATE_BOT_CLICKS);
-        ngx_http_affiliate_stat_count(zone->sh, ctx,
-                                      NGX_HTTP_AFFILIATE_CLICK);
-    }
-
-    if (alcf->anonymize_ip) {
-        ngx_http_affiliate_anonymize(r, ctx);
-    }
-
-    ngx_http_affiliate_record(r, zone, ctx, NGX_HTTP_AFFILIATE_CLICK);
 }
 
 
