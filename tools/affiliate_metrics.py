@@ -51,6 +51,23 @@ RECORD_FIELDS = ('ts', 'type', 'seq', 'node', 'id', 'click_id', 'link',
 RECORD_STRINGS = ('id', 'click_id', 'link', 'creator', 'campaign', 'country',
                   'device', 'reason')
 
+
+def check_record_fields(o):
+    """The types a record's node, string fields and variant must have: a
+    record that breaks one is malformed (ValueError), in affiliate-report
+    and, for the same records, in affiliate-ship."""
+    node = o.get('node')
+    if node is not None and type(node) is not str:
+        raise ValueError('bad node')
+    for k in RECORD_STRINGS:
+        v = o.get(k)
+        if v is not None and type(v) is not str:
+            raise ValueError('"%s" is neither a string nor null' % k)
+    v = o.get('variant')
+    if v is not None and (type(v) is not int or v < 0):
+        raise ValueError('"variant" is neither a number nor null')
+
+
 TRAFFIC = ('click', 'landing')
 TYPES = frozenset(('click', 'miss', 'landing', 'conversion'))
 
